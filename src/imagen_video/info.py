@@ -1,0 +1,28 @@
+"""`imagen-video info [DIR | --preset NAME]`: stages, shapes, fps and parameter counts."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from imagen_video import __version__
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("cascade", nargs="?", help="a cascade folder or YAML config to describe")
+    parser.add_argument("--preset", help="a U-Net preset family to describe, e.g. 'paper' or 'tiny'")
+
+
+def run(args: argparse.Namespace) -> int:
+    print(f"imagen-video {__version__} | torch {torch.__version__} | threads {torch.get_num_threads()}")
+    if args.preset:
+        from imagen_video.models import presets
+
+        print(presets.describe(args.preset))
+    if args.cascade:
+        from imagen_video.cascade import Cascade
+
+        print(Cascade.load(Path(args.cascade), random_init=True).describe())
+    return 0
