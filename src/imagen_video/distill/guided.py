@@ -1,0 +1,49 @@
+"""Guided distillation (Meng et al. 2022, stage 1; SPEC §7): fold classifier-free guidance into a w input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from einops import reduce
+from torch import Tensor
+
+from imagen_video.diffusion import expand_like, guided_v, v_loss_weight
+
+# student(z [B, ...], t [B], guidance_weight [B]) -> v; teacher(z, t) -> v (conditioning bound by the caller)
+GuidedStudent = Callable[[Tensor, Tensor, Tensor], Tensor]
+Denoiser = Callable[[Tensor, Tensor], Tensor]
+
+
+def guided_loss(
+    student: GuidedStudent,
+    teacher_cond: Denoiser,
+    teacher_uncond: Denoiser,
+    x: Tensor,
+    schedule,
+    w_min: float,
+    w_max: float,
+    weighting: str = "snr_trunc",
+    generator: torch.Generator | None = None,
+    guidance_weight: Tensor | None = None,
+) -> Tensor:
+    """E_{t, eps, w ~ U[w_min, w_max]} w(log_snr) ||x_hat_student(z_t, w) - x_w||^2 (Meng et al. stage 1).
+
+    The target is x_w = (1 + w) x_hat(z_t, c) - w x_hat(z_t), the teacher's guided prediction.
+    x_hat = alpha z - sigma v is affine in v, so the guided x target equals the guided v target
+    (1 + w) v_hat(z_t, c) - w v_hat(z_t) and the weighted x-MSE equals the weighted v-MSE (diffusion.v_loss).
+    `guidance_weight` [B] replaces the uniform draw of w (e.g. to train on a fixed grid of w).
+    """
+    batch, dtype = x.shape[0], x.dtype
+    t = torch.rand(batch, generator=generator, device=x.device, dtype=dtype)
+    eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=dtype)
+    if guidance_weight is None:
+        u = torch.rand(batch, generator=generator, device=x.device, dtype=dtype)
+        guidance_weight = w_min + (w_max - w_min) * u
+    alpha, sigma = schedule.alpha_sigma(t)
+    z_t = expand_like(alpha, x) * x + expand_like(sigma, x) * eps
+    with torch.no_grad():
+        target = guided_v(teacher_cond(z_t, t).to(dtype), teacher_uncond(z_t, t).to(dtype), guidance_weight)
+    v_student = student(z_t, t, guidance_weight)
+    per_sample = reduce((target - v_student.to(dtype)) ** 2, "b ... -> b", "mean")
+    return (v_loss_weight(schedule.log_snr(t), weighting) * per_sample).mean()
