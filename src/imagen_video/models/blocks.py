@@ -1,0 +1,218 @@
+"""Space-time factorized U-Net blocks (Imagen Video §2.3, Video Diffusion Models).
+
+Layout: inside the U-Net a video is a batch of frames `x [(b t), c, h, w]` stored channels-last, so the same
+memory is also `[b, t, h, w, c]`: spatial convs see frames as the batch, and attention/temporal layers get
+their token views (`[(b t), (h w), c]`, `[b, t, (h w), c]`) without copies.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+
+def sinusoidal_embedding(x: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
+    """Transformer sinusoidal features of scalars `x [B]` -> `[B, dim]` (cos | sin, DDPM timestep style)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=x.device, dtype=torch.float32) / half)
+    args = x.float()[:, None] * freqs[None]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    return F.pad(emb, (0, dim % 2))
+
+
+def log_snr_to_embedding_input(log_snr: Tensor) -> Tensor:
+    """Map log_snr to 1000 * t of the untruncated cosine schedule, t = atan(exp(-log_snr / 2)) / (pi / 2).
+
+    As in the Progressive Distillation reference code: a bounded, monotone input for the sinusoidal embedding.
+    """
+    return 1000.0 * torch.atan(torch.exp(-0.5 * log_snr.float().clamp(-20.0, 20.0))) / (0.5 * math.pi)
+
+
+class EmbeddingMLP(nn.Module):
+    """Sinusoidal features of a scalar -> Linear -> SiLU -> Linear (the noise-level embedding of DDPM/ADM)."""
+
+    def __init__(self, sinusoidal_dim: int, emb_dim: int):
+        super().__init__()
+        self.sinusoidal_dim = sinusoidal_dim
+        self.net = nn.Sequential(nn.Linear(sinusoidal_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        dtype = self.net[0].weight.dtype
+        return self.net(sinusoidal_embedding(x, self.sinusoidal_dim).to(dtype))
+
+
+def _zero_(module: nn.Module) -> nn.Module:
+    """Zero a layer's parameters so its residual branch starts as the identity (standard for diffusion)."""
+    for p in module.parameters():
+        nn.init.zeros_(p)
+    return module
+
+
+def _tokens(x: Tensor) -> Tensor:
+    """`[(b t), c, h, w]` channels-last -> `[(b t), h, w, c]` (a view)."""
+    return x.permute(0, 2, 3, 1)
+
+
+def _frames(tokens: Tensor) -> Tensor:
+    """`[(b t), h, w, c]` -> `[(b t), c, h, w]` channels-last (a view when `tokens` is contiguous)."""
+    return tokens.permute(0, 3, 1, 2)
+
+
+class ResBlock(nn.Module):
+    """GroupNorm-SiLU-conv3x3, FiLM by the embedding (scale-shift norm), SiLU-conv3x3, plus a (1x1) skip.
+
+    Convs are spatial (1x3x3): frames are the batch. The embedding `emb [(b t), E]` is already SiLU'd.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, emb_dim: int, groups: int, dropout: float = 0.0):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(groups, in_ch)
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.film = nn.Linear(emb_dim, 2 * out_ch)
+        self.norm2 = nn.GroupNorm(groups, out_ch, affine=False)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = _zero_(nn.Conv2d(out_ch, out_ch, 3, padding=1))
+        self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        scale, shift = rearrange(self.film(emb), "n (two c) -> two n c 1 1", two=2)
+        h = torch.addcmul(shift, self.norm2(h), scale + 1)
+        h = self.conv2(self.dropout(F.silu(h)))
+        return self.skip(x) + h
+
+
+class Downsample(nn.Module):
+    """Spatial 2x downsampling by a stride-2 3x3 conv (frames as batch)."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv = nn.Conv2d(ch, ch, 3, stride=2, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x)
+
+
+class Upsample(nn.Module):
+    """Spatial 2x nearest upsampling then a 3x3 conv (frames as batch)."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv = nn.Conv2d(ch, ch, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class SpatialSelfAttention(nn.Module):
+    """Pre-LayerNorm multi-head self-attention over the h*w positions of each frame, residual."""
+
+    def __init__(self, ch: int, head_dim: int):
+        super().__init__()
+        self.heads = max(ch // head_dim, 1)
+        self.norm = nn.LayerNorm(ch)
+        self.qkv = nn.Linear(ch, 3 * ch)
+        self.out = _zero_(nn.Linear(ch, ch))
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, _, height, width = x.shape
+        tokens = rearrange(_tokens(x), "n h w c -> n (h w) c")
+        q, k, v = rearrange(
+            self.qkv(self.norm(tokens)), "n l (three h d) -> three n h l d", three=3, h=self.heads
+        )
+        o = rearrange(F.scaled_dot_product_attention(q, k, v), "n h l d -> n l (h d)")
+        tokens = tokens + self.out(o)
+        return _frames(rearrange(tokens, "n (h w) c -> n h w c", h=height, w=width))
+
+
+class CrossAttention(nn.Module):
+    """Pre-LayerNorm attention from every position of every frame to the text tokens (Imagen).
+
+    `ctx [b, 1 + L, D]` holds a learned null token first, so a row whose text is fully masked attends to the
+    null token only (the unconditional branch); `ctx_mask [b, 1 + L]` bool, True = attend.
+    """
+
+    def __init__(self, ch: int, ctx_dim: int, head_dim: int):
+        super().__init__()
+        self.heads = max(ch // head_dim, 1)
+        self.norm = nn.LayerNorm(ch)
+        self.q = nn.Linear(ch, ch)
+        self.kv = nn.Linear(ctx_dim, 2 * ch)
+        self.out = _zero_(nn.Linear(ch, ch))
+
+    def forward(self, x: Tensor, ctx: Tensor, ctx_mask: Tensor) -> Tensor:
+        n, _, height, width = x.shape
+        b = ctx.shape[0]
+        # all frames of a sample share its text: fold frames into the query length, no key/value copies
+        tokens = rearrange(_tokens(x), "(b t) h w c -> b (t h w) c", b=b)
+        q = rearrange(self.q(self.norm(tokens)), "b l (h d) -> b h l d", h=self.heads)
+        k, v = rearrange(self.kv(ctx), "b s (two h d) -> two b h s d", two=2, h=self.heads)
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=ctx_mask[:, None, None, :])
+        tokens = tokens + self.out(rearrange(o, "b h l d -> b l (h d)"))
+        return _frames(rearrange(tokens, "b (t h w) c -> (b t) h w c", h=height, w=width))
+
+
+class TemporalAttention(nn.Module):
+    """Pre-LayerNorm self-attention over frames at each position, with a learned relative position bias.
+
+    Bias: one scalar per head per frame offset j - i, clamped to +-max_offset (Video Diffusion Models).
+    `video_mask [b]` (1 = video, 0 = image) scales the residual so image samples skip the layer.
+    """
+
+    def __init__(self, ch: int, head_dim: int, max_offset: int = 32):
+        super().__init__()
+        self.heads = max(ch // head_dim, 1)
+        self.max_offset = max_offset
+        self.norm = nn.LayerNorm(ch)
+        self.qkv = nn.Linear(ch, 3 * ch)
+        self.rel_bias = nn.Parameter(torch.zeros(self.heads, 2 * max_offset + 1))
+        self.out = _zero_(nn.Linear(ch, ch))
+
+    def position_bias(self, frames: int) -> Tensor:
+        """Bias `[heads, T, T]` with entry (i, j) = table[clamp(j - i, -M, M)]."""
+        pos = torch.arange(frames, device=self.rel_bias.device)
+        offset = (pos[None, :] - pos[:, None]).clamp(-self.max_offset, self.max_offset) + self.max_offset
+        return self.rel_bias[:, offset]
+
+    def forward(self, x: Tensor, frames: int, video_mask: Tensor | None) -> Tensor:
+        n, _, height, width = x.shape
+        tokens = rearrange(_tokens(x), "(b t) h w c -> b t (h w) c", t=frames)
+        q, k, v = rearrange(
+            self.qkv(self.norm(tokens)), "b t s (three h d) -> three (b s) h t d", three=3, h=self.heads
+        )
+        bias = self.position_bias(frames).to(q.dtype)[None].expand(q.shape[0], -1, -1, -1)
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        o = self.out(rearrange(o, "(b s) h t d -> b t s (h d)", t=frames, s=height * width))
+        if video_mask is not None:
+            o = o * video_mask[:, None, None, None]
+        tokens = tokens + o
+        return _frames(rearrange(tokens, "b t (h w) c -> (b t) h w c", h=height))
+
+
+class TemporalConv(nn.Module):
+    """Residual LayerNorm-SiLU-conv over frames (a kxk1x1 conv, zero padded) at each spatial position.
+
+    Receptive radius kernel // 2 frames. `video_mask [b]` scales the residual so image samples skip it.
+    """
+
+    def __init__(self, ch: int, kernel: int = 3):
+        super().__init__()
+        self.kernel = kernel
+        self.norm = nn.LayerNorm(ch)
+        self.conv = _zero_(nn.Linear(kernel * ch, ch))
+
+    def forward(self, x: Tensor, frames: int, video_mask: Tensor | None) -> Tensor:
+        tokens = rearrange(_tokens(x), "(b t) h w c -> b t h w c", t=frames)
+        h = F.silu(self.norm(tokens))
+        pad = self.kernel // 2
+        h = F.pad(h, (0, 0, 0, 0, 0, 0, pad, pad))
+        # windows [b, t, h, w, (k c)]: one GEMM instead of k shifted ones
+        windows = torch.cat([h[:, i : i + frames] for i in range(self.kernel)], dim=-1)
+        o = self.conv(windows)
+        if video_mask is not None:
+            o = o * video_mask[:, None, None, None, None]
+        return _frames(rearrange(tokens + o, "b t h w c -> (b t) h w c"))
