@@ -80,9 +80,11 @@ class _Adapter:
         raise NotImplementedError
 
     def __call__(self, z: Tensor, t: Tensor, cond: Any = None) -> Tensor:
+        """v_hat from the wrapped model's prediction at (z, t, cond)."""
         return self._to_v(z, t, self.model(z, t, cond))
 
     def guided(self, z: Tensor, t: Tensor, cond: Any, w: float) -> Tensor:
+        """v_hat of the guided prediction (1 + w) pred(z, t, cond) - w pred(z, t, None)."""
         if hasattr(self.model, "guided"):
             prediction = self.model.guided(z, t, cond, w)
         else:

@@ -22,6 +22,7 @@ Samplers, one step from t to s = t - 1/N:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -53,7 +54,7 @@ def _predict(model: Callable[..., Tensor], z: Tensor, t: Tensor, cond: Any, w: f
 def _check_args(sampler: str, steps: int, dynamic_threshold: float | None, variance_interp: float) -> None:
     if sampler not in SAMPLERS:
         raise UserError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
         raise UserError(f"sampling steps must be an integer >= 1, got {steps!r}")
     if dynamic_threshold is not None and not 0.0 < dynamic_threshold <= 1.0:
         raise UserError(f"dynamic_threshold is a percentile p in (0, 1], e.g. 0.995; got {dynamic_threshold}")
@@ -85,6 +86,7 @@ def sample(
     `generator` (or `noise`, the initial z_1) runs are reproducible. variance_interp is the ancestral gamma.
     """
     _check_args(sampler, steps, dynamic_threshold, variance_interp)
+    steps = int(steps)
     schedule = schedule if schedule is not None else CosineSchedule()
     shape = tuple(shape)
     if device is None:
