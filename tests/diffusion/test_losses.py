@@ -75,7 +75,7 @@ def test_exact_denoiser_loss_per_t_matches_closed_form(weighting):
     expected = _per_t_expected(times, weighting)
     standard_error = losses.std(1) / math.sqrt(repeats)
     assert ((losses.mean(1) - expected).abs() < 4 * standard_error).all(), (losses.mean(1), expected)
-    assert ((losses.mean(1) / expected - 1).abs() < 0.03).all()
+    assert ((losses.mean(1) / expected - 1).abs() < 0.05).all()
 
 
 def test_exact_denoiser_loss_over_random_t_matches_closed_form():
