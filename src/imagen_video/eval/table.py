@@ -1,0 +1,91 @@
+"""The paper-style results table (Table 1): one row per (method, guidance), as markdown and as JSON.
+
+A row is data (`EvalRow`); metrics that were not measured (no --clip, prompts the judge cannot read, the
+ground-truth row's time) are None and print as "–". Methods are free labels, so the distillation rows
+("original", "SR-only distilled", "fully distilled") are just more rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+# (field, markdown header, decimals)
+COLUMNS = (
+    ("method", "method", None),
+    ("guidance", "guidance", None),
+    ("steps", "steps", None),
+    ("clip_score", "CLIP score", 2),
+    ("clip_r_precision", "CLIP R-precision", 2),
+    ("judge_colour", "judge colour %", 1),
+    ("judge_shape", "judge shape %", 1),
+    ("judge_motion", "judge motion %", 1),
+    ("judge_r_precision", "judge R-precision", 2),
+    ("seconds_per_video", "s / video", 3),
+)
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    """One line of the table: what was generated (method, guidance, steps) and how it scored."""
+
+    method: str
+    guidance: str
+    steps: str
+    num_videos: int
+    clip_score: float | None = None
+    clip_r_precision: float | None = None
+    judge_colour: float | None = None
+    judge_shape: float | None = None
+    judge_motion: float | None = None
+    judge_r_precision: float | None = None
+    seconds_per_video: float | None = None
+
+
+def _cell(value, decimals: int | None) -> str:
+    """A markdown cell: text as is, numbers rounded, missing or NaN as an en dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{decimals}f}" if decimals is not None else str(value).replace("|", "\\|")
+
+
+def markdown_table(rows: list[EvalRow], notes: list[str] = ()) -> str:
+    """Rows -> a GitHub markdown table with the paper's columns, followed by one line per note."""
+    header = "| " + " | ".join(title for _, title, _ in COLUMNS) + " |"
+    rule = "|" + "|".join("---" for _ in COLUMNS) + "|"
+    body = ["| " + " | ".join(_cell(getattr(r, f), d) for f, _, d in COLUMNS) + " |" for r in rows]
+    return "\n".join([header, rule, *body, *([""] + [f"- {n}" for n in notes] if notes else [])]) + "\n"
+
+
+def _json_number(value):
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def results_json(rows: list[EvalRow], settings: dict, notes: list[str] = ()) -> dict:
+    """Rows and the run's settings as one JSON-ready mapping (NaN written as null)."""
+    return {
+        "settings": settings,
+        "rows": [{k: _json_number(v) for k, v in dataclasses.asdict(r).items()} for r in rows],
+        "notes": list(notes),
+        "markdown": markdown_table(rows, notes),
+    }
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    """Write `data` as indented JSON atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
