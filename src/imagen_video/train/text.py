@@ -1,0 +1,85 @@
+"""Text conditioning for training: the frozen encoder (or a hash stand-in for tests), cached, padded, and
+dropped for classifier-free guidance (SPEC §6)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from imagen_video.errors import UserError
+
+HASH = "hash"
+
+
+class HashTextEncoder:
+    """Test stand-in for a frozen encoder: each lower-cased word maps to a fixed N(0, 1) vector seeded by its
+    sha256; no model, no download, deterministic across processes and machines."""
+
+    def __init__(self, dim: int = 32, max_length: int = 16):
+        self.dim, self.max_length, self.name = dim, max_length, f"{HASH}:{dim}"
+
+    def _token(self, word: str) -> Tensor:
+        seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "little") >> 1
+        return torch.randn(self.dim, generator=torch.Generator().manual_seed(seed))
+
+    def encode(self, prompts: Sequence[str]) -> tuple[Tensor, Tensor]:
+        """prompts -> (emb float32 [B, L, D], mask bool [B, L]); L = the most words (<= max_length)."""
+        words = [re.findall(r"[a-z0-9]+", p.lower())[: self.max_length] or ["<empty>"] for p in prompts]
+        length = max(len(w) for w in words)
+        emb = torch.zeros(len(prompts), length, self.dim)
+        mask = torch.zeros(len(prompts), length, dtype=torch.bool)
+        for i, row in enumerate(words):
+            for k, word in enumerate(row):
+                emb[i, k] = self._token(word)
+            mask[i, : len(row)] = True
+        return emb, mask
+
+
+def build_text_encoder(name: str, max_length: int, cache: str | None):
+    """'hash' / 'hash:D' (tests), 'minilm' or a T5 folder; in the on-disk EmbeddingCache if `cache`."""
+    if name == HASH or name.startswith(f"{HASH}:"):
+        dim = name.partition(":")[2] or "32"
+        if not dim.isdigit():
+            raise UserError(f"text.encoder {name!r}: write 'hash' or 'hash:DIM' with an integer DIM")
+        encoder = HashTextEncoder(int(dim), max_length)
+    else:
+        from imagen_video.text import load_text_encoder
+
+        encoder = load_text_encoder(name, max_length=max_length)
+    if cache:
+        from imagen_video.text import EmbeddingCache
+
+        encoder = EmbeddingCache(Path(cache), encoder)
+    return encoder
+
+
+class TextConditioner:
+    """captions -> (emb [B, max_length, D], mask [B, max_length]), fixed-length padding, memoised in memory;
+    `drop` [B] bool rows get an all-False mask and zero embedding (the unconditional branch)."""
+
+    def __init__(self, encoder):
+        self.encoder = encoder
+        self.dim, self.max_length = encoder.dim, encoder.max_length
+        self.memo: dict[str, tuple[Tensor, Tensor]] = {}
+
+    def __call__(self, captions: Sequence[str], drop: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        new = [c for c in dict.fromkeys(captions) if c not in self.memo]
+        if new:
+            emb, mask = self.encoder.encode(new)
+            for i, caption in enumerate(new):
+                row_emb = torch.zeros(self.max_length, self.dim)
+                row_mask = torch.zeros(self.max_length, dtype=torch.bool)
+                n = min(emb.shape[1], self.max_length)
+                row_emb[:n], row_mask[:n] = emb[i, :n].float().cpu(), mask[i, :n].cpu()
+                self.memo[caption] = (row_emb, row_mask)
+        emb = torch.stack([self.memo[c][0] for c in captions])  # [B, L, D]
+        mask = torch.stack([self.memo[c][1] for c in captions])  # [B, L]
+        if drop is not None:
+            mask = mask & ~drop[:, None]
+            emb = emb * (~drop)[:, None, None]
+        return emb, mask
