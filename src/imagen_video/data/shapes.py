@@ -81,6 +81,11 @@ def _bounds(shape: str, size: float, height: int, width: int) -> tuple[float, fl
     return bx, 1 - bx, by, 1 - by
 
 
+def _uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    """Uniform in [low, high]; low when rounding leaves high a hair below low."""
+    return low + max(high - low, 0.0) * rng.random()
+
+
 def _trajectory(
     rng: np.random.Generator, shape: str, motion: str, span: float, height: int, width: int
 ) -> dict:
@@ -93,8 +98,8 @@ def _trajectory(
         size = small if motion == "growing" else small * math.exp(log_ratio)
         sign = 1.0 if motion == "growing" else -1.0
         return dict(
-            x=rng.uniform(x_lo, x_hi),
-            y=rng.uniform(y_lo, y_hi),
+            x=_uniform(rng, x_lo, x_hi),
+            y=_uniform(rng, y_lo, y_hi),
             vx=0.0,
             vy=0.0,
             size=size,
@@ -105,8 +110,8 @@ def _trajectory(
     dx, dy = DIRECTIONS.get(motion, (0.0, 0.0))
     room = min([(hi - lo) / abs(d) for d, lo, hi in ((dx, x_lo, x_hi), (dy, y_lo, y_hi)) if d != 0] or [0.0])
     travel = max(0.0, min(max(rng.uniform(*SPEED_RANGE) * span, MIN_TRAVEL), room))
-    x0 = rng.uniform(x_lo - min(dx * travel, 0.0), x_hi - max(dx * travel, 0.0))
-    y0 = rng.uniform(y_lo - min(dy * travel, 0.0), y_hi - max(dy * travel, 0.0))
+    x0 = _uniform(rng, x_lo - min(dx * travel, 0.0), x_hi - max(dx * travel, 0.0))
+    y0 = _uniform(rng, y_lo - min(dy * travel, 0.0), y_hi - max(dy * travel, 0.0))
     speed = travel / span if span > 0 else 0.0
     return dict(x=x0, y=y0, vx=dx * speed, vy=dy * speed, size=size, growth=0.0)
 
@@ -140,7 +145,7 @@ def _second_object(
     r1 = RADIUS[attributes["shape"]] * attributes["size"] * np.exp(attributes["growth"] * t) * side
     r2 = RADIUS[shape2] * size2 * side
     for _ in range(PLACEMENT_TRIES):
-        x2, y2 = rng.uniform(x_lo, x_hi), rng.uniform(y_lo, y_hi)
+        x2, y2 = _uniform(rng, x_lo, x_hi), _uniform(rng, y_lo, y_hi)
         if np.all(np.hypot(px - x2 * width, py - y2 * height) >= r1 + r2 + 2 * MARGIN_PX):
             return dict(x2=x2, y2=y2, size2=size2)
     return None
@@ -318,9 +323,9 @@ class ShapesDataset(torch.utils.data.Dataset):
                 rng, self.split, self.frames, self.height, self.width, self.fps, self.two_object_fraction
             )
             video = render(attributes, self.frames, self.height, self.width, supersample=self.supersample)
-        video = torch.from_numpy(video).float() / 127.5 - 1.0
+        video = rearrange(video, "t h w c -> c t h w").astype(np.float32) / np.float32(127.5) - 1
         return {
-            "video": rearrange(video, "t h w c -> c t h w"),
+            "video": torch.from_numpy(video),
             "caption": caption(attributes, rng, paraphrase=self.paraphrase),
             "attributes": attributes,
             "image": image,
