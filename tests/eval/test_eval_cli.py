@@ -23,14 +23,18 @@ def clip_dir(tmp_path_factory):
     return write_tiny_clip(tmp_path_factory.mktemp("clip"))
 
 
-@pytest.fixture(scope="module")
-def tiny_head_yaml(tmp_path_factory):
-    """configs/tiny.yaml cut after ssr1 (8 frames of 16x16): the same stages, a CPU-sized smoke test."""
+def tiny_head(tmp_path_factory, num_stages: int) -> Path:
+    """configs/tiny.yaml cut after its first stages: the same stages, a CPU-sized smoke test."""
     config = yaml.safe_load(TINY_YAML.read_text())
-    config["stages"] = config["stages"][:3]
-    path = tmp_path_factory.mktemp("cascade") / "tiny-head.yaml"
+    config["stages"] = config["stages"][:num_stages]
+    path = tmp_path_factory.mktemp("cascade") / f"tiny-head{num_stages}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+@pytest.fixture(scope="module")
+def tiny_head_yaml(tmp_path_factory):
+    return tiny_head(tmp_path_factory, 3)  # base, tsr1, ssr1: 8 frames of 16x16
 
 
 def test_markdown_table_has_the_paper_columns_and_dashes_for_missing():
@@ -82,6 +86,8 @@ def test_cascade_specs_and_prompt_sources(tmp_path):
         (["--cascade", "a=configs/tiny.yaml", "a=configs/tiny.yaml"], "labels must differ"),
         (["--num", "0"], "--num must be >= 1"),
         (["--clip", "/nonexistent/clip"], "not a CLIP directory"),
+        (["--prompts", __file__, "--ground-truth"], "needs shapes prompts"),
+        (["--device", "toaster"], "--device 'toaster' not understood"),
     ],
 )
 def test_bad_inputs_exit_2_with_a_message(args, message, capsys):
@@ -130,6 +136,26 @@ def test_eval_end_to_end_on_the_tiny_random_cascade(tmp_path, capsys, clip_dir, 
     assert rows[4]["judge_colour"] == 100 and rows[4]["judge_shape"] == 100
     assert any("2 other prompts" in note for note in data["notes"])
     assert data["settings"]["num_prompts"] == 3 and data["settings"]["steps"] == 1
+
+
+def test_free_text_prompts_get_clip_columns_and_no_judge(tmp_path, capsys, clip_dir, tmp_path_factory):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("an astronaut riding a horse\na bowl of soup\n")
+    out = tmp_path / "r.json"
+    argv = [
+        "eval",
+        "--cascade",
+        str(tiny_head(tmp_path_factory, 1)),
+        "--random-init",
+        "--prompts",
+        str(prompts),
+    ]
+    argv += ["--guidance", "none", "--steps", "1", "--clip", str(clip_dir), "--out", str(out)]
+    assert main(argv) == 0
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["method"] == "tiny-head1" and row["steps"] == "base:1" and math.isfinite(row["clip_score"])
+    assert row["judge_colour"] is None and row["judge_r_precision"] is None
+    assert "judge columns need ShapesDataset prompts" in capsys.readouterr().out
 
 
 @pytest.mark.slow

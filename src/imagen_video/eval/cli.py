@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +22,9 @@ from tqdm.auto import tqdm
 
 from imagen_video.errors import UserError
 from imagen_video.eval.table import EvalRow, markdown_table, results_json, write_json
+
+if TYPE_CHECKING:
+    from imagen_video.cascade import Cascade
 
 SHAPES_PREFIX = "shapes:"
 SHAPES_SPLITS = ("heldout", "train", "all")
@@ -73,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--random-init",
         action="store_true",
-        help="allow cascades without weights (random U-Nets): a pipeline smoke test, not a measurement",
+        help="ignore weight files: random U-Nets, fixed seed (a pipeline smoke test, not a measurement)",
     )
     parser.add_argument("--device", help="where to generate and score (default: cuda if available, else cpu)")
     parser.add_argument("--out", default="eval_results.json", help="JSON file for the rows and settings")
@@ -108,7 +112,10 @@ def load_prompts(source: str, num: int | None, seed: int) -> list[str]:
         raise UserError(
             f"--prompts {source!r}: no such file; give a text file (one prompt per line) or shapes:heldout"
         )
-    prompts = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    try:
+        prompts = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"--prompts {source!r}: cannot read it as UTF-8 text ({err})") from None
     if not prompts:
         raise UserError(f"--prompts {source!r}: the file has no prompts (one prompt per non-blank line)")
     return prompts[:num] if num else prompts
@@ -174,7 +181,7 @@ def ground_truth_videos(prompts: list[str], stage, seed: int) -> np.ndarray:
 
 
 def evaluate(
-    cascades: list[tuple[str, str]],
+    cascades: list[tuple[str, str | Cascade]],
     prompts: list[str],
     guidances: list[str],
     scorer=None,
@@ -186,13 +193,17 @@ def evaluate(
     random_init: bool = False,
     device: str | torch.device = "cpu",
 ) -> tuple[list[EvalRow], list[str]]:
-    """One row per (cascade, guidance), plus the ground-truth row if asked -> (rows, notes)."""
-    from imagen_video.cascade import Cascade
-    from imagen_video.cascade.stage import parse_guidance
+    """One row per (cascade, guidance), plus the ground-truth row if asked -> (rows, notes). A cascade is
+    given as (label, packaged name | folder | YAML) or (label, Cascade object)."""
+    from imagen_video.cascade import Cascade, parse_guidance
 
     for spec in guidances:
         parse_guidance(spec)  # a bad spec fails before any generation
     judge = judge_readable(prompts)
+    if ground_truth and not judge:
+        raise UserError(
+            "--ground-truth renders ShapesDataset scenes; it needs shapes prompts (shapes:heldout)"
+        )
     notes = []
     if not judge:
         notes.append(
@@ -207,7 +218,8 @@ def evaluate(
     rows, final_stage = [], None
     bar = tqdm(total=len(cascades) * len(guidances) * len(prompts), desc="eval", unit="video")
     for label, spec in cascades:
-        cascade = Cascade.load(spec, random_init=random_init).to(device)
+        cascade = spec if isinstance(spec, Cascade) else Cascade.load(spec, random_init=random_init)
+        cascade.to(device)
         final_stage = final_stage or cascade.stages[-1]
         warm_up = dict(seed=seed, steps=steps, guidance=guidances[0], progress=False)
         cascade.generate(prompts[:1], **warm_up)  # untimed: loads weights and the text encoder
@@ -227,10 +239,6 @@ def evaluate(
             )
     bar.close()
     if ground_truth:
-        if not judge:
-            raise UserError(
-                "--ground-truth renders ShapesDataset scenes; it needs shapes prompts (shapes:heldout)"
-            )
         metrics = score(
             ground_truth_videos(prompts, final_stage, seed), prompts, scorer, True, num_distractors, seed
         )
@@ -274,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
         device=device,
     )
     if args.random_init:
-        notes.append("--random-init: cascades without weights ran with random U-Nets (a smoke test)")
+        notes.append("--random-init: the U-Nets were random (fixed seed), so this is a smoke test")
     settings = {
         "cascades": [{"label": label, "cascade": spec} for label, spec in cascades],
         "prompts": args.prompts,
@@ -282,12 +290,16 @@ def run(args: argparse.Namespace) -> int:
         "guidance": list(args.guidance),
         "steps": args.steps,
         "seed": args.seed,
+        "batch_size": args.batch_size,
         "clip": args.clip,
         "num_distractors": args.num_distractors,
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
     }
     print(markdown_table(rows, notes), end="")
-    write_json(args.out, results_json(rows, settings, notes))
+    try:
+        write_json(args.out, results_json(rows, settings, notes))
+    except OSError as err:
+        raise UserError(f"--out {args.out!r}: cannot write the results there ({err})") from None
     print(f"wrote {args.out}")
     return 0
