@@ -8,6 +8,7 @@ T5-v1.1 / mT5 / UMT5 encoder directory loads here with the same code. The defaul
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -167,16 +168,27 @@ def _load_t5(path: Path, max_length: int, dtype: torch.dtype) -> HFTextEncoder:
 def load_text_encoder(
     name: str | Path = MINILM, max_length: int = DEFAULT_MAX_LENGTH, dtype: str | torch.dtype = "float32"
 ) -> HFTextEncoder:
-    """ "minilm" (the default) or a local T5-family encoder folder -> a frozen TextEncoder."""
-    if not isinstance(max_length, int) or max_length < 2:
+    """Load "minilm" (the default) or a local T5-family encoder folder as a frozen TextEncoder.
+
+    Encoders are frozen, so one instance per (encoder, max_length, dtype) is loaded per process and shared.
+    """
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
         raise UserError(f"text encoder max_length must be an integer >= 2, got {max_length!r}")
     torch_dtype = _resolve_dtype(dtype)
     if str(name) == MINILM:
-        return _load_minilm(max_length, torch_dtype)
+        return _cached_load(MINILM, max_length, torch_dtype)
     path = Path(name).expanduser()
     if not path.is_dir():
         raise UserError(
             f"text encoder {str(name)!r} is neither 'minilm' nor an existing folder; "
             "give a local T5 / UMT5 encoder directory (config.json, weights, tokenizer files)"
         )
-    return _load_t5(path, max_length, torch_dtype)
+    return _cached_load(str(path.resolve()), max_length, torch_dtype)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_load(name: str, max_length: int, dtype: torch.dtype) -> HFTextEncoder:
+    """Load once per process: "minilm" or a resolved T5 folder path."""
+    if name == MINILM:
+        return _load_minilm(max_length, dtype)
+    return _load_t5(Path(name), max_length, dtype)

@@ -1,0 +1,117 @@
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from imagen_video.cascade import Cascade, StageDenoiser
+from imagen_video.diffusion import ConstantGuidance, OscillatingGuidance
+from imagen_video.io import read_video, write_video
+
+HERE = Path(__file__).resolve().parent
+TINY_YAML, MICRO_YAML = HERE.parents[1] / "configs" / "tiny.yaml", HERE / "micro.yaml"
+
+
+def test_tiny_paper_pattern_generates_declared_shape_and_files(tiny_cascade, tmp_path):
+    kinds = [s.kind for s in tiny_cascade.stages]
+    assert kinds == ["base", "tsr", "ssr", "ssr", "tsr", "tsr", "ssr"]
+    final = tiny_cascade.stages[-1]
+    result = tiny_cascade.generate(
+        ["a red circle moving left"], seed=3, steps=1, guidance="none", progress=False, keep_stages=True
+    )
+    assert result.videos.dtype == np.uint8
+    assert result.videos.shape == (1, final.frames, final.height, final.width, 3)
+    assert result.fps == final.fps == 24
+    assert [o.videos.shape[1:4] for o in result.stages] == [s.shape for s in tiny_cascade.stages]
+    assert [o.fps for o in result.stages] == [s.fps for s in tiny_cascade.stages]
+    assert set(result.seconds) == {"text", "total", *(s.name for s in tiny_cascade.stages)}
+
+    mp4 = write_video(tmp_path / "out.mp4", result.videos[0], result.fps)
+    with av.open(str(mp4)) as container:
+        stream = container.streams.video[0]
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+        assert float(stream.average_rate) == 24.0
+    assert len(frames) == final.frames and frames[0].shape == (final.height, final.width, 3)
+    gif_video, gif_fps = read_video(write_video(tmp_path / "out.gif", result.videos[0], result.fps))
+    assert gif_video.shape == result.videos[0].shape
+    assert gif_fps == pytest.approx(25.0)  # GIF keeps 10 ms units: 1/24 s is stored as 40 ms
+    # GIF is palette-quantized, not lossless; it still shows the same pictures
+    assert np.abs(gif_video.astype(int) - result.videos[0].astype(int)).mean() < 20
+
+
+def test_save_load_round_trip_is_bit_identical(micro_cascade, tmp_path):
+    first = micro_cascade.generate(["a blue square"], seed=5, progress=False, num_videos=2)
+    folder = micro_cascade.save(tmp_path / "saved")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "base.safetensors",
+        "cascade.yaml",
+        "ssr.safetensors",
+        "tsr.safetensors",
+    ]
+    loaded = Cascade.load(folder)
+    assert loaded.config == micro_cascade.config
+    again = loaded.generate(["a blue square"], seed=5, progress=False, num_videos=2)
+    assert np.array_equal(first.videos, again.videos)
+    # non-vacuous: the videos depend on the seed, on the weights, and the two samples per prompt differ
+    assert not np.array_equal(first.videos[0], first.videos[1])
+    assert not np.array_equal(
+        first.videos, loaded.generate(["a blue square"], seed=6, progress=False, num_videos=2).videos
+    )
+    plain = Cascade.load(MICRO_YAML, random_init=True).generate(
+        ["a blue square"], seed=5, progress=False, num_videos=2
+    )
+    assert not np.array_equal(first.videos, plain.videos)
+
+
+def test_guided_is_one_batched_forward_and_matches_formula(micro_cascade):
+    unet = micro_cascade.unet("tsr")
+    calls = []
+    unet.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
+    b, emb = 2, torch.randn(2, 3, 384)
+    mask = torch.tensor([[True, True, False], [True, True, True]])
+    lowres = torch.randn(b, 3, 4, 8, 8)
+    denoiser = StageDenoiser(unet, emb, mask, lowres, torch.tensor([1.1, 1.1]))
+    z, t = torch.randn(b, 3, 4, 8, 8), torch.tensor([0.5, 0.7])
+    guided = denoiser.guided(z, t, True, 6.0)
+    assert calls == [2 * b]  # cond and uncond in one forward of 2B samples
+    v_cond, v_uncond = denoiser(z, t, True), denoiser(z, t, None)
+    torch.testing.assert_close(guided, 7.0 * v_cond - 6.0 * v_uncond, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(v_cond, v_uncond)  # the text matters
+    # unconditional = text mask all False
+    log_snr = denoiser.schedule.log_snr(t)
+    direct = unet(z, log_snr, emb, torch.zeros_like(mask), lowres, torch.tensor([1.1, 1.1]))
+    torch.testing.assert_close(v_uncond, direct)
+
+
+def test_oscillating_guidance_only_up_to_first_two_sr_stages(tiny_cascade):
+    plan = tiny_cascade.sampling_plan(steps=4, guidance="oscillate:15,1")
+    schedules = [g for _, _, g in plan]
+    assert schedules[:3] == [OscillatingGuidance(15.0, 1.0)] * 3
+    assert schedules[3:] == [ConstantGuidance(15.0)] * 4
+    assert {n for _, n, _ in plan} == {4}
+    assert all(g == ConstantGuidance(6.0) for _, _, g in tiny_cascade.sampling_plan())
+    assert all(g is None for _, _, g in tiny_cascade.sampling_plan(guidance="none"))
+
+
+def test_describe_lists_every_stage(tiny_cascade):
+    text = tiny_cascade.describe()
+    for stage in tiny_cascade.stages:
+        assert f" {stage.name} " in text
+    assert "32 frames, 32x32 (WxH) at 24 fps" in text
+
+
+def test_paper_yaml_describes_without_weights():
+    cascade = Cascade.load(TINY_YAML.parent / "paper.yaml", random_init=True)
+    assert [s.shape for s in cascade.stages] == [
+        (16, 24, 40),
+        (32, 24, 40),
+        (32, 48, 80),
+        (32, 192, 320),
+        (64, 192, 320),
+        (128, 192, 320),
+        (128, 768, 1280),
+    ]
+    assert [s.fps for s in cascade.stages] == [3, 6, 6, 6, 12, 24, 24]
+    assert [s.steps for s in cascade.stages] == [256] + [128] * 6
+    assert "U-Net parameters in all: 11." in cascade.describe()
