@@ -239,8 +239,9 @@ class ClipScorer:
         prompts) and the num_distractors it used."""
         videos = as_uint8_videos(videos, len(prompts))
         frame_emb = self.encode_frames(videos)
-        unique = list(dict.fromkeys(prompts))
-        true_index = torch.tensor([unique.index(p) for p in prompts])
+        position = {p: i for i, p in enumerate(dict.fromkeys(prompts))}  # distinct prompts, first-seen order
+        unique = list(position)
+        true_index = torch.tensor([position[p] for p in prompts])
         text_emb = self.encode_text(unique)  # [U, D], each distinct prompt encoded once
         k = effective_num_distractors(prompts, num_distractors)
         r_precision = None
