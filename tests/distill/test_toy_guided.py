@@ -92,5 +92,5 @@ def test_guided_student_matches_and_interpolates():
 @pytest.mark.slow
 def test_guided_student_full():
     table = run(iterations=6000)
-    assert max(all_t for all_t, _ in table.values()) < 0.02
+    assert max(all_t for all_t, _ in table.values()) < 0.025
     assert max(high_t for _, high_t in table.values()) < 0.03

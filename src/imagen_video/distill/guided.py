@@ -26,17 +26,21 @@ def guided_loss(
     weighting: str = "snr_trunc",
     generator: torch.Generator | None = None,
     guidance_weight: Tensor | None = None,
+    t: Tensor | None = None,
+    noise: Tensor | None = None,
 ) -> Tensor:
     """E_{t, eps, w ~ U[w_min, w_max]} w(log_snr) ||x_hat_student(z_t, w) - x_w||^2 (Meng et al. stage 1).
 
     The target is x_w = (1 + w) x_hat(z_t, c) - w x_hat(z_t), the teacher's guided prediction.
     x_hat = alpha z - sigma v is affine in v, so the guided x target equals the guided v target
     (1 + w) v_hat(z_t, c) - w v_hat(z_t) and the weighted x-MSE equals the weighted v-MSE (diffusion.v_loss).
-    `guidance_weight` [B] replaces the uniform draw of w (e.g. to train on a fixed grid of w).
+    `guidance_weight` [B] replaces the uniform draw of w (e.g. to train on a fixed grid of w); t [B] and
+    noise = eps [B, ...] replace theirs (the training loop draws them per example).
     """
     batch, dtype = x.shape[0], x.dtype
-    t = torch.rand(batch, generator=generator, device=x.device, dtype=dtype)
-    eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=dtype)
+    if t is None:
+        t = torch.rand(batch, generator=generator, device=x.device, dtype=dtype)
+    eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=dtype) if noise is None else noise
     if guidance_weight is None:
         u = torch.rand(batch, generator=generator, device=x.device, dtype=dtype)
         guidance_weight = w_min + (w_max - w_min) * u

@@ -57,6 +57,8 @@ def progressive_loss(
     num_steps: int,
     weighting: str = "snr_trunc",
     generator: torch.Generator | None = None,
+    i: Tensor | None = None,
+    noise: Tensor | None = None,
 ) -> Tensor:
     """Alg. 2 loss of an N-step student: E_i,eps w(log_snr_t) ||x_tilde - x_hat_student(z_t)||^2, t = i/N.
 
@@ -64,11 +66,13 @@ def progressive_loss(
     return there; the formula would give z_0, off from it by sigma_0 eps_hat (sigma_0 ~ 4.5e-5, SPEC §5).
 
     `weighting` names the weight on the x-MSE as in diffusion.v_loss ("snr_trunc": max(SNR, 1); "v": SNR + 1);
-    it is evaluated as the equal weighted v-MSE, v_tilde = (alpha_t z_t - x_tilde) / sigma_t.
+    it is evaluated as the equal weighted v-MSE, v_tilde = (alpha_t z_t - x_tilde) / sigma_t. The step
+    index i [B] in 1..N and noise = eps [B, ...] are drawn with `generator` unless given.
     """
     batch, dtype = x.shape[0], x.dtype
-    i = torch.randint(1, num_steps + 1, (batch,), generator=generator, device=x.device)
-    eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=dtype)
+    if i is None:
+        i = torch.randint(1, num_steps + 1, (batch,), generator=generator, device=x.device)
+    eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=dtype) if noise is None else noise
     t, _, t_next = progressive_times(i, num_steps)
     alpha_t, sigma_t = _alpha_sigma(schedule, t, dtype)
     alpha_next, sigma_next = _alpha_sigma(schedule, t_next, dtype)
