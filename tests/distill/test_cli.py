@@ -2,6 +2,8 @@
 a 4x16x16 SSR): students written in the cascade folder format, sampler and steps recorded, one U-Net call
 per guided step, resume skipping finished halvings. The real run on the trained tiny cascade is the lead's."""
 
+from pathlib import Path
+
 import pytest
 import torch
 import yaml
@@ -10,6 +12,7 @@ from safetensors.torch import load_file
 from imagen_video.cascade import Cascade, StageDenoiser, cascade_config_from_dict
 from imagen_video.cli import main
 from imagen_video.diffusion import ConstantGuidance, sample
+from imagen_video.distill.config import DistillConfig, ProgressiveConfig, load_config
 from imagen_video.distill.task import example_guidance_weight, student_unet
 from imagen_video.train import checkpoint
 from imagen_video.train.text import HashTextEncoder
@@ -174,3 +177,11 @@ def test_example_guidance_weight_is_a_pure_uniform_draw():
         draws[:50], torch.stack([example_guidance_weight(7, 0, j, 1.0, 5.0) for j in range(50)])
     )
     assert example_guidance_weight(8, 0, 0, 1.0, 5.0) != draws[0]
+
+
+def test_shipped_configs_parse():
+    folder = Path(__file__).resolve().parents[2] / "configs/distill"
+    guided = load_config(DistillConfig, folder / "tiny_guided.yaml")
+    progressive = load_config(ProgressiveConfig, folder / "tiny_progressive.yaml")
+    assert (guided.stage, guided.w_max) == ("base", 15.0)
+    assert (progressive.teacher, progressive.start_steps, progressive.end_steps) == (guided.out, 32, 8)
