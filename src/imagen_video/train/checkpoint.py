@@ -66,13 +66,14 @@ def load(path: str | Path) -> dict:
 
 
 def capture_rng() -> dict:
-    """This process's RNG states: python, numpy, torch CPU and every CUDA device (plain values, tensors)."""
-    np_state = np.random.get_state()
+    """This process's RNG states as plain Python values (picklable, gatherable across processes): python,
+    numpy, torch CPU and every CUDA device."""
+    kind, keys, *rest = np.random.get_state()
     return {
         "python": random.getstate(),
-        "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]),
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": (kind, keys.tolist(), *rest),
+        "torch": torch.get_rng_state().tolist(),
+        "cuda": [s.tolist() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
     }
 
 
@@ -80,10 +81,10 @@ def restore_rng(state: dict) -> None:
     """Inverse of `capture_rng`."""
     random.setstate(_tuples(state["python"]))
     kind, keys, *rest = state["numpy"]
-    np.random.set_state((kind, keys.numpy(), *rest))
-    torch.set_rng_state(state["torch"])
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), *rest))
+    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
     if torch.cuda.is_available() and state["cuda"]:
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
 
 
 def _tuples(value):

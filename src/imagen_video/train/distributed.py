@@ -45,13 +45,17 @@ def cleanup() -> None:
         dist.destroy_process_group()
 
 
-def wrap(model: nn.Module, parallel: str, ctx: Dist) -> nn.Module:
-    """DDP (gradients all-reduced) or FSDP2 (`fully_shard` every block in a ModuleList, then the root)."""
+def wrap(model: nn.Module, parallel: str, ctx: Dist, find_unused_parameters: bool = False) -> nn.Module:
+    """DDP (gradients all-reduced) or FSDP2 (`fully_shard` every block in a ModuleList, then the root).
+
+    find_unused_parameters: some micro-batches leave parameters out of the graph (an all-image micro-batch
+    skips the temporal layers), so DDP must look for them instead of waiting for their gradients."""
     if ctx.world_size == 1:
         return model
     if parallel == "ddp":
+        device_ids = [ctx.local_rank] if ctx.device.type == "cuda" else None
         return DistributedDataParallel(
-            model, device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None
+            model, device_ids=device_ids, find_unused_parameters=find_unused_parameters
         )
     from torch.distributed.fsdp import fully_shard
 

@@ -42,6 +42,7 @@ class Task(Protocol):
     """What the loop trains: `model` (unwrapped), its micro-batches in order, its loss, its previews."""
 
     model: nn.Module
+    unused_parameters: bool  # True when some micro-batches leave parameters out of the graph
 
     def batches(self, start_step: int, micro_batch: int) -> Iterator[Any]:
         """This process's micro-batches of every step from `start_step` on, `grad_accum` per step."""
@@ -115,7 +116,7 @@ def run_loop(
 
     # model, DDP/FSDP2, EMA shadow, optimizer; the same initial weights on every process
     model = task.model.to(ctx.device)
-    wrapped = distributed.wrap(model, loop.parallel, ctx)
+    wrapped = distributed.wrap(model, loop.parallel, ctx, find_unused_parameters=task.unused_parameters)
     ema = EMA(model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(

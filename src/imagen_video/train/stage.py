@@ -1,114 +1,34 @@
-"""Training one cascade stage (SPEC §3-§6): examples with all their random draws, the v-loss, preview videos.
-
-An example is keyed by (step, position j in the global batch). Everything random about it (which clip, t, eps,
-text dropout, the augmentation level t' and its noise) is drawn from a generator seeded by (seed, step, j), so
-the run is identical on any number of processes and resumes exactly from a step number.
-"""
+"""Training one cascade stage (SPEC §3-§6): the U-Net, its examples, the v-loss, preview videos."""
 
 from __future__ import annotations
 
-from itertools import count
+from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 
 import torch
 from einops import rearrange
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import IterableDataset
 
-from imagen_video.cascade import (
-    Stage,
-    StageDenoiser,
-    augment,
-    cond_aug_log_snr,
-    condition_to_shape,
-    parse_guidance,
-    upsample_bilinear,
-)
+from imagen_video.cascade import StageDenoiser, augment, cond_aug_log_snr, parse_guidance
 from imagen_video.diffusion import sample, v_loss
 from imagen_video.io import to_uint8, write_video
 from imagen_video.models import VideoUNet
-from imagen_video.train.config import DataSpec, TrainConfig, build_stage
+from imagen_video.train.config import TrainConfig, build_stage
 from imagen_video.train.distributed import Dist
-from imagen_video.train.order import DataOrder, is_image_position, micro_positions, sample_seed
+from imagen_video.train.examples import (
+    ExampleMaker,
+    IndexedExamples,
+    StepBatches,
+    build_source,
+    conditioning,
+    indexed_batches,
+    stream_batches,
+)
 from imagen_video.train.text import TextConditioner, build_text_encoder
 
 PREVIEW_SEED = 0x5EED
-
-
-def build_source(data: DataSpec, stage: Stage, images: bool = False) -> Dataset:
-    """Clips (dict video [C, T, H, W], caption) at the stage's shape and fps; `images`: stills."""
-    if data.source == "shapes":
-        from imagen_video.data.shapes import ShapesDataset
-
-        return ShapesDataset(
-            frames=stage.frames, height=stage.height, width=stage.width, fps=stage.fps, split=data.split,
-            seed=data.seed, length=data.length, image_fraction=1.0 if images else 0.0,
-        )  # fmt: skip
-    from imagen_video.data import stage_source
-
-    return stage_source(data, stage)
-
-
-def low_resolution(target: Tensor, cond_shape: tuple[int, int, int]) -> Tensor:
-    """The previous stage's view of a clip [B, C, T, H, W]: frames skipped (lower fps), resized down."""
-    frames, height, width = cond_shape
-    return upsample_bilinear(target[:, :, :: target.shape[2] // frames], height, width)
-
-
-class StageExamples(Dataset):
-    """(step, j) -> one training example: x [C, T, H, W], eps, t, caption, drop (text), image, and for SR
-    stages lowres (condition upsampled to x's shape, noise-augmented at t' ~ U[0, cond_aug_max]) and t'."""
-
-    def __init__(self, config: TrainConfig, stage: Stage, videos: Dataset, images: Dataset | None):
-        self.config, self.stage, self.videos, self.images = config, stage, videos, images
-        self.cond_shape = config.condition.shape(stage)
-        self.order = DataOrder(len(videos), config.loop.batch_size, config.seed)
-
-    def __len__(self) -> int:
-        return len(self.videos)
-
-    def __getitem__(self, key: tuple[int, int]) -> dict:
-        step, j = key
-        cfg = self.config
-        image = is_image_position(j, cfg.data.image_fraction)
-        source = self.images if image and self.images is not None else self.videos
-        item = source[self.order.index(step, j)]
-        x = item["video"]
-        g = torch.Generator().manual_seed(sample_seed(cfg.seed, step, j))
-        example = {
-            "x": x,
-            "t": torch.rand((), generator=g),
-            "eps": torch.randn(x.shape, generator=g),
-            "caption": item["caption"],
-            "drop": bool(torch.rand((), generator=g) < cfg.text.dropout),
-            "image": image or bool(item.get("image", False)),
-        }
-        if self.cond_shape is not None:
-            level = torch.rand((), generator=g) * cfg.condition.cond_aug_max
-            cond = condition_to_shape(
-                low_resolution(x[None], self.cond_shape), *self.stage.shape, self.stage.frame_fill
-            )
-            example["lowres"] = augment(cond, level, g)[0]
-            example["cond_aug_level"] = level
-        return example
-
-
-class StepBatches(Sampler):
-    """Keys of this process's micro-batches from `start_step` on: grad_accum lists of (step, j) per step."""
-
-    def __init__(self, start_step: int, grad_accum: int, micro_batch: int, ctx: Dist):
-        self.start_step, self.grad_accum, self.micro_batch, self.ctx = (
-            start_step,
-            grad_accum,
-            micro_batch,
-            ctx,
-        )
-
-    def __iter__(self):
-        for step in count(self.start_step):
-            for micro in range(self.grad_accum):
-                positions = micro_positions(micro, self.ctx.rank, self.ctx.world_size, self.micro_batch)
-                yield [(step, j) for j in positions]
 
 
 class StageTask:
@@ -122,19 +42,29 @@ class StageTask:
         self.stage = build_stage(config, self.text.dim)
         torch.manual_seed(config.seed)
         self.model = VideoUNet(self.stage.unet)
-        videos = build_source(config.data, self.stage)
-        images = None
+        self.make = ExampleMaker(config, self.stage)
+        self.unused_parameters = (
+            config.data.image_fraction > 0
+        )  # image-only micro-batches skip temporal layers
+        self.videos = build_source(config, self.stage, ctx)
+        self.images = None
         if config.data.image_fraction > 0 and config.data.source == "shapes":
-            images = build_source(config.data, self.stage, images=True)
-        self.examples = StageExamples(config, self.stage, videos, images)
+            self.images = build_source(config, self.stage, ctx, images=True)
         self._preview_unet: VideoUNet | None = None
 
-    def batches(self, start_step: int, micro_batch: int):
-        """A DataLoader over this process's micro-batches, in step order (workers prefetch)."""
+    def batches(self, start_step: int, micro_batch: int) -> Iterator[dict]:
+        """This process's micro-batches in step order, from `start_step` on."""
         sampler = StepBatches(start_step, self.config.loop.grad_accum, micro_batch, self.ctx)
-        return iter(
-            DataLoader(self.examples, batch_sampler=sampler, num_workers=self.config.data.num_workers)
-        )
+        workers = self.config.data.num_workers
+        if isinstance(self.videos, IterableDataset):
+            return stream_batches(self.videos, self.make, sampler, workers)
+        return indexed_batches(IndexedExamples(self.make, self.videos, self.images), sampler, workers)
+
+    def preview_clips(self, count: int) -> list[dict]:
+        """The first `count` clips of the source: the same real clips (and captions) in every preview."""
+        if isinstance(self.videos, IterableDataset):
+            return list(islice(iter(self.videos), count))
+        return [self.videos[i] for i in range(count)]
 
     def loss(self, model: nn.Module, batch: dict) -> Tensor:
         """v-loss (SPEC §5) at the example's t and eps; text dropped where `drop`; images in image mode."""
@@ -162,7 +92,7 @@ class StageTask:
             self._preview_unet = VideoUNet(stage.unet).to(device).eval().requires_grad_(False)
         unet = self._preview_unet
         unet.load_state_dict(ema_state)
-        items = [self.examples.videos[i] for i in range(cfg.count)]
+        items = self.preview_clips(cfg.count)
         real = torch.stack([it["video"] for it in items]).to(device)  # [n, C, T, H, W]
         captions = (
             list(cfg.prompts) if cfg.prompts and stage.kind == "base" else [it["caption"] for it in items]
@@ -173,7 +103,7 @@ class StageTask:
         rows = []
         cond_shape = self.config.condition.shape(stage)
         if cond_shape is not None:
-            cond = condition_to_shape(low_resolution(real, cond_shape), *stage.shape, stage.frame_fill)
+            cond = conditioning(real, stage, cond_shape)
             lowres = augment(cond, stage.cond_aug_level, g)
             aug = cond_aug_log_snr(stage.cond_aug_level, len(items)).to(device)
             rows.append(cond)

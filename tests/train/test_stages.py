@@ -1,0 +1,162 @@
+"""Every stage kind trains on data from data/ (shapes, folders, tar shards); previews; export to a cascade."""
+
+import io
+import tarfile
+
+import pytest
+import torch
+import yaml
+from train_helpers import BASE, TINY_UNET, load_latest, merge
+
+from imagen_video.cascade import Cascade, repeat_frames
+from imagen_video.cli import main
+from imagen_video.config import dataclass_from_dict
+from imagen_video.data import ShapesDataset
+from imagen_video.errors import UserError
+from imagen_video.io import read_video, to_uint8, write_video
+from imagen_video.models import VideoUNet
+from imagen_video.train.config import TrainConfig, build_stage
+from imagen_video.train.distributed import Dist
+from imagen_video.train.examples import ExampleMaker, conditioning
+from imagen_video.train.export import export_stage
+from imagen_video.train.stage import StageTask
+
+SR_UNET = {**TINY_UNET, "temporal_levels": [False, True]}
+TSR = {"name": "tsr", "kind": "tsr", "frames": 8, "height": 8, "width": 8, "fps": 8,
+       "unet": {**SR_UNET, "preset": "tiny/tsr1", "temporal": "conv"}}  # fmt: skip
+SSR = {"name": "ssr", "kind": "ssr", "frames": 4, "height": 16, "width": 16, "fps": 4,
+       "unet": {**SR_UNET, "preset": "tiny/ssr1", "temporal": "conv"}}  # fmt: skip
+
+
+def _config(**changes) -> TrainConfig:
+    return dataclass_from_dict(TrainConfig, merge(BASE, changes))
+
+
+def test_conditioning_is_the_previous_stage_view_upsampled():
+    clip = torch.rand(1, 3, 8, 8, 8) * 2 - 1
+    tsr = build_stage(_config(stage=TSR))
+    assert torch.equal(conditioning(clip, tsr, (4, 8, 8)), repeat_frames(clip[:, :, ::2], 2))
+    flat = torch.full((1, 3, 4, 16, 16), 0.3)  # a constant clip survives down- and up-sampling
+    ssr = build_stage(_config(stage=SSR))
+    torch.testing.assert_close(conditioning(flat, ssr, (4, 8, 8)), flat)
+
+
+def test_examples_are_pure_functions_of_step_and_position():
+    config = _config(stage=SSR, condition={"cond_aug_max": 0.5})
+    make = ExampleMaker(config, build_stage(config))
+    item = ShapesDataset(frames=4, height=16, width=16, fps=4, length=4)[0]
+    a, b, c = make(item, 5, 1, False), make(item, 5, 1, False), make(item, 5, 2, False)
+    assert all(torch.equal(a[k], b[k]) for k in ("x", "t", "eps", "lowres", "cond_aug_level"))
+    assert not torch.equal(a["eps"], c["eps"]) and a["t"] != c["t"]
+    assert a["lowres"].shape == a["x"].shape and 0 <= a["cond_aug_level"] <= 0.5
+
+
+def test_image_positions_run_in_image_mode(monkeypatch):
+    seen = []
+    forward = VideoUNet.forward
+
+    def spy(self, *args, image_mode=None, **kwargs):
+        seen.append(image_mode)
+        return forward(self, *args, image_mode=image_mode, **kwargs)
+
+    monkeypatch.setattr(VideoUNet, "forward", spy)
+    task = StageTask(_config(data={"image_fraction": 0.5}), Dist())
+    batch = next(task.batches(0, micro_batch=2))
+    assert batch["image"].tolist() == [False, True]
+    assert [c.split()[-1] for c in batch["caption"]][1] not in ("left", "right", "up", "down")
+    assert torch.isfinite(task.loss(task.model, batch))
+    assert seen[-1].tolist() == [False, True]
+
+
+@pytest.mark.parametrize("stage", [TSR, SSR], ids=["tsr", "ssr"])
+def test_sr_stage_trains_previews_and_exports(make_config, tmp_path, stage):
+    config = make_config(stage=stage, loop={"steps": 2, "sample_every": 2}, data={"image_fraction": 0.5})
+    out = tmp_path / "run"
+    assert main(["train", str(config), "--out", str(out)]) == 0
+    video, fps = read_video(out / "samples" / "step_00000002.gif")
+    assert video.shape == (stage["frames"], 3 * stage["height"], 2 * stage["width"], 3)  # sample/cond/real
+    assert fps == pytest.approx(stage["fps"], rel=0.05)
+    # the real clip row of the preview is the first training clip
+    shape = {k: stage[k] for k in ("frames", "height", "width", "fps")}
+    real = ShapesDataset(**shape, length=64)[0]["video"]
+    expected = to_uint8(real[None])[0][:, :, : stage["width"]]
+    got = video[:, 2 * stage["height"] :, : stage["width"]].astype(int)
+    assert abs(got - expected.astype(int)).mean() < 8  # gif palette quantisation only
+    assert (out / "samples" / "step_00000002.txt").read_text().count("\n") == 2
+
+
+def test_export_puts_ema_weights_into_a_cascade_folder(make_config, tmp_path):
+    base_out, tsr_out, cascade = tmp_path / "base", tmp_path / "tsr", tmp_path / "cascade"
+    assert main(["train", str(make_config(loop={"steps": 2})), "--out", str(base_out)]) == 0
+    tsr_stage = {**TSR, "frames": 8, "height": 8, "width": 8, "fps": 8}
+    tsr_config = make_config("tsr.yaml", stage=tsr_stage, loop={"steps": 2})
+    assert main(["train", str(tsr_config), "--out", str(tsr_out)]) == 0
+    # SR stage first, then the base: the folder ends up ordered base -> tsr
+    assert main(["train", str(tsr_config), "--out", str(tsr_out), "--export", str(cascade)]) == 0
+    export_stage(base_out / "latest.pt", cascade)
+    data = yaml.safe_load((cascade / "cascade.yaml").read_text())
+    assert [s["name"] for s in data["stages"]] == ["base", "tsr"] and data["text_encoder"]["name"] == "hash:8"
+    loaded = Cascade.load(cascade)
+    for name, out in (("base", base_out), ("tsr", tsr_out)):
+        ema, unet = load_latest(out)["ema"], loaded.unet(name).state_dict()
+        assert all(torch.equal(unet[k], v) for k, v in ema.items())
+    assert loaded.stage("tsr").frames == 8 and loaded.stage("base").unet.text_dim == 8
+    other = make_config("other.yaml", text={"encoder": "hash:16"}, loop={"steps": 1})
+    assert main(["train", str(other), "--out", str(tmp_path / "other")]) == 0
+    with pytest.raises(UserError, match="text encoder"):
+        export_stage(tmp_path / "other" / "latest.pt", cascade)
+
+
+def _shapes_files(n: int, folder) -> list[tuple[bytes, str]]:
+    """n ShapesDataset clips as gif bytes with their captions."""
+    ds = ShapesDataset(frames=8, height=16, width=16, fps=8, length=n, seed=1)
+    out = []
+    for i in range(n):
+        item = ds[i]
+        path = write_video(folder / f"_clip_{i}.gif", to_uint8(item["video"][None])[0], 8)
+        out.append((path.read_bytes(), item["caption"]))
+        path.unlink()
+    return out
+
+
+def test_video_folder_source_skips_a_corrupt_file(make_config, tmp_path):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for i, (data, caption) in enumerate(_shapes_files(3, tmp_path)):
+        (folder / f"clip{i}.gif").write_bytes(data)
+        (folder / f"clip{i}.txt").write_text(caption)
+    (folder / "broken.gif").write_bytes(b"not a gif")
+    (folder / "broken.txt").write_text("a broken clip")
+    config = make_config(data={"source": "folder", "path": str(folder)}, loop={"steps": 2, "batch_size": 4})
+    with pytest.warns(UserWarning, match="skipping unreadable video"):
+        assert main(["train", str(config), "--out", str(tmp_path / "run")]) == 0
+    assert load_latest(tmp_path / "run")["step"] == 2
+
+
+def test_tar_shards_source_resumes_exactly(make_config, tmp_path):
+    shard = tmp_path / "shard-000.tar"
+    with tarfile.open(shard, "w") as tar:
+        for i, (data, caption) in enumerate(_shapes_files(3, tmp_path)):
+            for suffix, payload in ((".gif", data), (".txt", caption.encode())):
+                info = tarfile.TarInfo(f"clip{i}{suffix}")
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+    config = _config(data={"source": "shards", "path": str(shard)})
+    task = StageTask(config, Dist())
+    batches = task.batches(0, micro_batch=2)
+    from_start = [next(batches) for _ in range(4)]  # steps 0..3: wraps around the 3-clip shard
+    resumed = next(task.batches(2, micro_batch=2))
+    assert all(torch.equal(resumed[k], from_start[2][k]) for k in ("x", "eps", "t"))
+    assert resumed["caption"] == from_start[2]["caption"]
+    assert torch.isfinite(task.loss(task.model, resumed))
+
+
+def test_cli_guards_resume_and_existing_runs(make_config, tmp_path, capsys):
+    config, out = make_config(loop={"steps": 1}), tmp_path / "run"
+    assert main(["train", str(config), "--out", str(out), "--resume"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    assert main(["train", str(config), "--out", str(out)]) == 0
+    assert main(["train", str(config), "--out", str(out)]) == 2
+    assert "pass --resume" in capsys.readouterr().err
+    assert main(["train", str(config), "--out", str(out), "--resume", "--max-steps", "2"]) == 0
+    assert load_latest(out)["step"] == 2

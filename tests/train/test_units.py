@@ -1,0 +1,126 @@
+"""Pure pieces of training: data order, sharding, EMA, warmup, text dropout, metrics, config errors."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from imagen_video.config import dataclass_from_dict
+from imagen_video.errors import UserError
+from imagen_video.train.config import TrainConfig, build_stage, load_train_config
+from imagen_video.train.ema import EMA, ema_decay_at
+from imagen_video.train.loop import warmup_factor
+from imagen_video.train.metrics import MetricsLogger, read_metrics
+from imagen_video.train.order import DataOrder, is_image_position, micro_positions, sample_seed
+from imagen_video.train.text import HashTextEncoder, TextConditioner
+
+
+def test_data_order_is_a_pure_function_and_a_permutation_per_epoch():
+    order = DataOrder(length=10, batch_size=4, seed=7)
+    first = [order.index(step, j) for step in range(5) for j in range(4)]
+    backwards = DataOrder(length=10, batch_size=4, seed=7)  # any call order: a pure function of (step, j)
+    assert first[::-1] == [
+        backwards.index(step, j) for step in reversed(range(5)) for j in reversed(range(4))
+    ]
+    assert sorted(first[:10]) == list(range(10)) and sorted(first[10:20]) == list(range(10))  # two epochs
+    assert first[:10] != first[10:20]
+    assert first != [DataOrder(10, 4, seed=8).index(s, j) for s in range(5) for j in range(4)]
+
+
+@pytest.mark.parametrize("world, accum", [(1, 1), (2, 1), (2, 2), (4, 2)])
+def test_micro_positions_partition_the_global_batch(world, accum):
+    batch = 8
+    micro = batch // (world * accum)
+    seen = [j for m in range(accum) for r in range(world) for j in micro_positions(m, r, world, micro)]
+    assert sorted(seen) == list(range(batch))
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.25, 0.5, 1 / 3, 1.0])
+def test_image_positions_hit_the_ratio_exactly(fraction):
+    batch = 12
+    images = sum(is_image_position(j, fraction) for j in range(batch))
+    assert images == math.floor(batch * fraction)
+
+
+def test_sample_seed_depends_on_every_key():
+    seeds = {sample_seed(0, s, j) for s in range(20) for j in range(20)}
+    assert len(seeds) == 400 and sample_seed(1, 2, 3) == sample_seed(1, 2, 3) < 2**63
+
+
+def test_ema_matches_closed_form():
+    model = nn.Linear(3, 2).to(torch.bfloat16)
+    start = model.weight.detach().float().clone()
+    ema = EMA(model)
+    assert ema.shadow["weight"].dtype == torch.float32
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    for _ in range(3):
+        ema.update(model, 0.9)
+    expected = 0.9**3 * start + (1 - 0.9**3) * 1.0
+    torch.testing.assert_close(ema.shadow["weight"], expected)
+    state = ema.model_state_dict(model)
+    assert state["weight"].dtype == torch.bfloat16
+    restored = EMA(nn.Linear(3, 2))
+    restored.load_state_dict(ema.state_dict())
+    assert torch.equal(restored.shadow["weight"], ema.shadow["weight"])
+
+
+def test_ema_warmup_and_lr_warmup():
+    assert ema_decay_at(0, 0.999, True) == pytest.approx(0.1)
+    assert ema_decay_at(10_000, 0.999, True) == 0.999 and ema_decay_at(0, 0.999, False) == 0.999
+    assert [warmup_factor(s, 4) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert warmup_factor(0, 0) == 1.0
+
+
+def test_hash_encoder_and_cfg_dropout():
+    encoder = HashTextEncoder(dim=8, max_length=4)
+    emb, mask = encoder.encode(["a red circle", "A Red circle moving left now"])
+    assert emb.shape == (2, 4, 8) and mask.sum(1).tolist() == [3, 4]
+    assert torch.equal(emb[0, :3], emb[1, :3])  # same words, same vectors; case-insensitive
+    text = TextConditioner(encoder)
+    emb, mask = text(["a red circle", "a blue star"], drop=torch.tensor([False, True]))
+    assert emb.shape == (2, 4, 8) and mask[0].sum() == 3
+    assert not mask[1].any() and not emb[1].any()  # dropped: the unconditional branch
+
+
+def test_metrics_csv_drops_rows_after_the_resumed_step(tmp_path):
+    log = MetricsLogger(tmp_path, 0, tensorboard=False)
+    for step in range(1, 6):
+        log.log(step, loss=1.0 / step, lr=0.1, grad_norm=1.0, seconds=0.5)
+    log.close()
+    log = MetricsLogger(tmp_path, 3, tensorboard=False)
+    log.log(4, loss=9.0, lr=0.1, grad_norm=1.0, seconds=0.5)
+    log.close()
+    rows = read_metrics(tmp_path / "metrics.csv")
+    assert [r["step"] for r in rows] == [1, 2, 3, 4] and rows[-1]["loss"] == 9.0
+
+
+def test_config_errors_name_the_key(make_config, tmp_path):
+    with pytest.raises(UserError, match="unknown key.*'stepz'"):
+        load_train_config(make_config(loop={"stepz": 3}))
+    with pytest.raises(UserError, match="loop.parallel"):
+        load_train_config(make_config(loop={"parallel": "zero"}))
+    with pytest.raises(UserError, match="unknown U-Net preset"):
+        load_train_config(make_config(stage={"unet": "tiny/nope"}))
+    with pytest.raises(UserError, match="text_dim"):
+        config = load_train_config(make_config(stage={"unet": {"text_dim": 5}}))
+        build_stage(config, text_dim=8)
+    with pytest.raises(UserError, match="must be a multiple"):
+        tsr = {"name": "tsr", "kind": "tsr", "frames": 8, "unet": "tiny/tsr1"}
+        load_train_config(make_config(stage=tsr, condition={"frames": 3}))
+
+
+def test_condition_shape_defaults():
+    shape = {"frames": 8, "height": 8, "width": 8, "fps": 6}
+    tsr = dataclass_from_dict(
+        TrainConfig, {"stage": {"name": "t", "kind": "tsr", **shape, "unet": "tiny/tsr1"}}
+    )
+    assert tsr.condition.shape(build_stage(tsr)) == (4, 8, 8)
+    shape.update(height=16, width=16)
+    ssr = dataclass_from_dict(
+        TrainConfig, {"stage": {"name": "s", "kind": "ssr", **shape, "unet": "tiny/ssr1"}}
+    )
+    assert ssr.condition.shape(build_stage(ssr)) == (8, 8, 8)
+    assert np.isclose(build_stage(ssr).fps, 6.0)
