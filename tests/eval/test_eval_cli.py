@@ -105,16 +105,12 @@ def run_eval(cascades, clip_dir, out, extra=()) -> dict:
 
 def test_eval_end_to_end_on_the_tiny_random_cascade(tmp_path, capsys, clip_dir, tiny_head_yaml):
     guidance = ["--guidance", "constant:6", "oscillate:15,1", "--ground-truth"]
-    data = run_eval(
-        [f"original={tiny_head_yaml}", f"copy={tiny_head_yaml}"], clip_dir, tmp_path / "r.json", guidance
-    )
+    data = run_eval([f"original={tiny_head_yaml}"], clip_dir, tmp_path / "r.json", guidance)
     printed = capsys.readouterr().out
     rows = data["rows"]
     assert [(r["method"], r["guidance"]) for r in rows] == [
         ("original", "constant:6"),
         ("original", "oscillate:15,1"),
-        ("copy", "constant:6"),
-        ("copy", "oscillate:15,1"),
         ("ground truth", "–"),
     ]
     assert data["markdown"] in printed and "| method | guidance | steps | CLIP score |" in printed
@@ -125,37 +121,32 @@ def test_eval_end_to_end_on_the_tiny_random_cascade(tmp_path, capsys, clip_dir, 
         assert any(row["clip_r_precision"] == pytest.approx(k * 100 / 3) for k in range(4))
         for key in ("judge_colour", "judge_shape", "judge_motion", "judge_r_precision"):
             assert 0 <= row[key] <= 100
-    for row in rows[:4]:
+    for row in rows[:2]:
         assert row["seconds_per_video"] > 0 and row["steps"] == "base:1 tsr1:1 ssr1:1"
-    # same config, random init under a fixed seed, same noise seeds: identical videos, identical scores
-    assert {k: v for k, v in rows[0].items() if k not in ("method", "seconds_per_video")} == {
-        k: v for k, v in rows[2].items() if k not in ("method", "seconds_per_video")
-    }
     # rendered ground truth: the judge reads it (issue 7 must show 2 has the accuracy numbers)
-    assert rows[4]["seconds_per_video"] is None and math.isfinite(rows[4]["clip_score"])
-    assert rows[4]["judge_colour"] == 100 and rows[4]["judge_shape"] == 100
+    assert rows[2]["seconds_per_video"] is None and math.isfinite(rows[2]["clip_score"])
+    assert rows[2]["judge_colour"] == 100 and rows[2]["judge_shape"] == 100
     assert any("2 other prompts" in note for note in data["notes"])
     assert data["settings"]["num_prompts"] == 3 and data["settings"]["steps"] == 1
 
 
-def test_free_text_prompts_get_clip_columns_and_no_judge(tmp_path, capsys, clip_dir, tmp_path_factory):
+def test_method_rows_and_free_text_prompts(tmp_path, capsys, clip_dir, tmp_path_factory):
+    """Two labelled cascades (as issue 9's original / distilled rows) on prompts the judge cannot read."""
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("an astronaut riding a horse\na bowl of soup\n")
     out = tmp_path / "r.json"
-    argv = [
-        "eval",
-        "--cascade",
-        str(tiny_head(tmp_path_factory, 1)),
-        "--random-init",
-        "--prompts",
-        str(prompts),
-    ]
-    argv += ["--guidance", "none", "--steps", "1", "--clip", str(clip_dir), "--out", str(out)]
-    assert main(argv) == 0
-    (row,) = json.loads(out.read_text())["rows"]
-    assert row["method"] == "tiny-head1" and row["steps"] == "base:1" and math.isfinite(row["clip_score"])
-    assert row["judge_colour"] is None and row["judge_r_precision"] is None
+    base_only = tiny_head(tmp_path_factory, 1)
+    argv = ["eval", "--cascade", f"original={base_only}", f"fully distilled={base_only}", "--random-init"]
+    argv += ["--prompts", str(prompts), "--guidance", "none", "--steps", "1", "--clip", str(clip_dir)]
+    assert main([*argv, "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["method"] for r in rows] == ["original", "fully distilled"]
+    assert rows[0]["steps"] == "base:1" and math.isfinite(rows[0]["clip_score"])
+    assert rows[0]["judge_colour"] is None and rows[0]["judge_r_precision"] is None
     assert "judge columns need ShapesDataset prompts" in capsys.readouterr().out
+    # same config, random init under a fixed seed, same noise seeds: identical videos, identical scores
+    same = ("clip_score", "clip_r_precision", "steps", "guidance")
+    assert [rows[0][k] for k in same] == [rows[1][k] for k in same]
 
 
 @pytest.mark.slow
