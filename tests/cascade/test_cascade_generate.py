@@ -18,7 +18,7 @@ def test_tiny_paper_pattern_generates_declared_shape_and_files(tiny_cascade, tmp
     assert kinds == ["base", "tsr", "ssr", "ssr", "tsr", "tsr", "ssr"]
     final = tiny_cascade.stages[-1]
     result = tiny_cascade.generate(
-        ["a red circle moving left"], seed=3, steps=1, guidance="none", progress=False, keep_stages=True
+        ["a red circle moving left"], seed=3, steps=2, progress=False, keep_stages=True
     )
     assert result.videos.dtype == np.uint8
     assert result.videos.shape == (1, final.frames, final.height, final.width, 3)

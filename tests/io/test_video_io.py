@@ -75,7 +75,7 @@ def test_unwritable_and_bad_paths_raise_user_error(tmp_path):
         with pytest.raises(UserError, match="not writable"):
             write_video(locked / "v.mp4", video, 8)
     else:  # root may write anywhere os.access can see; /proc still refuses new files
-        with pytest.raises(UserError, match="cannot write"):
+        with pytest.raises(UserError, match="not writable"):
             write_video("/proc/imagen_video_test.mp4", video, 8)
     assert not any(p.suffix in (".mp4", ".avi", ".tmp") for p in tmp_path.rglob("*"))
     assert not os.path.exists("/proc/imagen_video_test.mp4")

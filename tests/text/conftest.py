@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from imagen_video.text import load_text_encoder
 
@@ -48,3 +49,12 @@ def _save_tiny_t5(folder, model_type):
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: on a busy shared 2-core machine, two spinning OpenMP threads are ~10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -78,13 +78,13 @@ def _load(spec: str | None) -> Cascade:
     if spec is None:
         return Cascade.default()
     path = resolve_cascade(spec)
-    if path.is_file():
-        print(
-            f"note: {path} is a config without weights: random U-Nets, the video will be noise",
-            file=sys.stderr,
-        )
-        return Cascade.load(path, random_init=True)
-    return Cascade.load(path)
+    if not path.is_file():
+        return Cascade.load(path)
+    cascade = Cascade.load(path, random_init=True)
+    print(
+        f"note: {path} is a config without weights: random U-Nets, the video will be noise", file=sys.stderr
+    )
+    return cascade
 
 
 def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -27,10 +27,16 @@ def check_video_path(path: str | Path) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise UserError(f"{path}: output folder {folder} does not exist; create it first")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"{path}: output folder {folder} is not writable; choose another path")
     if path.is_dir():
         raise UserError(f"{path}: is a folder; give a file name ending in {' or '.join(SUFFIXES)}")
+    try:  # the only reliable writability test (permissions, read-only mounts, root in /proc) is to write
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as err:
+        raise UserError(
+            f"{path}: output folder {folder} is not writable ({err.strerror}); choose another path"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
     return path
 
 
