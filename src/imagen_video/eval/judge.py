@@ -3,15 +3,19 @@
 Pipeline, per video [T, H, W, 3]:
 1. Background: the temporal median of the border pixels, fitted as one tone or two tones split at one column
    or row (whichever fits the border best, a split needing a clear gain).
-2. Foreground: distance to the background; the object's colour is the nearest named colour (COLORS) of the
-   mean of its core pixels (distance >= 3/4 of the video's 99th-percentile distance). For two-object prompts,
-   each foreground pixel is explained as a blend of the background and the named colour whose blend line fits
-   it best; the two colours with the most blend weight are the objects.
+2. Foreground: distance to the background. The object's colour is named from the mean of its core pixels
+   (distance >= 3/4 of the video's 99th-percentile distance): the named colour (COLORS) whose blend line with
+   the background passes nearest to it, i.e. the nearest named colour allowing for blending with the
+   background (antialiasing, blur, a dim rendering). For two-object prompts each foreground pixel is labelled
+   that way and the two colours with the most blend weight are the objects.
 3. Soft mask alpha in [0, 1] per object: the projection of (pixel - background) on (colour - background), so
    antialiased edges count fractionally and two-tone backgrounds cancel.
+   The mask is confined to the object's largest blob (grown by 2 px) in each frame, so noise elsewhere is
+   ignored.
 4. Shape: on the frames with the largest mask area, the soft IoU of the mask with each shape's template
-   (rendered at the mask's centroid with the mask's area); the best mean IoU wins. Robust to the blur of
-   antialiasing where bounding-box fill ratios are not (a box is 10 px wide at 32x32).
+   (rendered at the mask's centroid with the mask's area, also box-blurred by BLUR_RADII for blurry videos);
+   the best summed IoU wins. Robust to antialiasing where bounding-box fill ratios are not (a box is ~10 px
+   wide at 32x32: one pixel of error moves a fill ratio by 20%).
 5. Motion: least-squares lines through the centroid (frame fractions) and log area against clip time; the
    larger of |displacement| / MOVE_THRESHOLD and |log area ratio| / GROWTH_THRESHOLD decides (below 1 for
    both: still); a displacement is named by its 45-degree sector.
@@ -34,10 +38,12 @@ from imagen_video.errors import UserError
 FOREGROUND_MIN = 30.0  # RGB distance (0..255 scale) below which nothing is foreground
 CORE_FRACTION = 0.75  # core pixels: distance >= CORE_FRACTION * 99th percentile of the video's distances
 ALPHA_MIN = 0.15  # soft-mask values below this are set to 0 (suppresses noise)
+SUPPORT_MARGIN = 2  # pixels kept around an object's largest blob (antialiased or blurred edges)
 SPLIT_GAIN = 0.7  # a two-tone background must cut the border residual to below this fraction of one tone's
 MOVE_THRESHOLD = 0.06  # centroid displacement over the clip, frame fractions, that counts as moving
 GROWTH_THRESHOLD = 0.35  # |log(area_last / area_first)| that counts as growing or shrinking
 SHAPE_FRAMES = 4  # frames (largest mask area first) used for the shape templates
+BLUR_RADII = (0, 1, 2)  # templates are also compared box-blurred by these radii (blurry generated videos)
 
 _PALETTE = np.array(list(COLORS.values()), dtype=np.float32)  # [K, 3]
 _SECTORS = ("right", "down_right", "down", "down_left", "left", "up_left", "up", "up_right")
@@ -109,33 +115,44 @@ def estimate_background(video: np.ndarray) -> np.ndarray:
     return background
 
 
-def _nearest_color(rgb: np.ndarray) -> np.ndarray:
-    """Index into COLORS of the nearest named colour for each RGB row [..., 3]."""
-    return np.argmin(((rgb[..., None, :] - _PALETTE) ** 2).sum(-1), axis=-1)
+def _blend_fit(pixels: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fit each pixel [N, 3] as background + alpha (named colour - background), for every named colour.
+
+    Returns alpha [K, N] (clipped to [0, 1]) and the squared residual [K, N]. A blurred or antialiased pixel
+    of an object stays on its colour's blend line, so the smallest residual names its colour.
+    """
+    diff = pixels - background  # [N, 3]
+    direction = _PALETTE[:, None, :] - background  # [K, N, 3]
+    alpha = np.clip((diff * direction).sum(-1) / np.maximum((direction**2).sum(-1), 1e-6), 0.0, 1.0)
+    return alpha, ((diff - alpha[..., None] * direction) ** 2).sum(-1)
+
+
+def _name_on_blend_line(color: np.ndarray, background: np.ndarray) -> str:
+    """The named colour whose blend line with the background passes closest to `color` (both RGB [3])."""
+    _, residual = _blend_fit(color[None], background[None])
+    return list(COLORS)[int(np.argmin(residual[:, 0]))]
 
 
 def _object_colors(
-    pixels: np.ndarray, background: np.ndarray, where: np.ndarray, count: int
-) -> list[np.ndarray]:
-    """Colours of the `count` objects with the most soft area among foreground pixels [N, 3].
+    pixels: np.ndarray, background: np.ndarray, count: int
+) -> tuple[list[str], list[np.ndarray]]:
+    """Names and mean RGB of the `count` objects with the most blend weight among foreground pixels [N, 3].
 
-    Each pixel is explained as a blend of its background and the named colour whose blend line it lies closest
-    to (so antialiased edges join their object instead of a spurious colour); mass = sum of blend weights.
+    Each pixel is labelled with the named colour whose blend line with its background [N, 3] fits it best (so
+    antialiased edges join their object instead of a spurious colour); an object's mass is its summed alpha.
     """
-    diff = pixels - background[np.nonzero(where)[1:]]  # [N, 3]
-    direction = _PALETTE[:, None, :] - background[np.nonzero(where)[1:]]  # [K, N, 3]
-    alpha = np.clip((diff * direction).sum(-1) / np.maximum((direction**2).sum(-1), 1e-6), 0.0, 1.0)  # [K, N]
-    residual = ((diff - alpha[..., None] * direction) ** 2).sum(-1)
+    alpha, residual = _blend_fit(pixels, background)
     labels = np.argmin(residual, axis=0)
     weight = alpha[labels, np.arange(len(labels))]
     mass = np.bincount(labels, weights=weight, minlength=len(_PALETTE))
-    colors = []
+    names, colors = [], []
     for k in np.argsort(-mass, kind="stable")[:count]:
         if mass[k] <= 0:
             break
         core = (labels == k) & (weight >= CORE_FRACTION)
+        names.append(list(COLORS)[k])
         colors.append(pixels[core].mean(axis=0) if core.any() else _PALETTE[k])
-    return colors
+    return names, colors
 
 
 def _soft_masks(video: np.ndarray, background: np.ndarray, colors: list[np.ndarray]) -> np.ndarray:
@@ -152,7 +169,43 @@ def _soft_masks(video: np.ndarray, background: np.ndarray, colors: list[np.ndarr
     alphas = np.stack(alphas)
     owner = np.argmin(np.stack(residuals), axis=0)
     alphas = np.where(np.arange(len(colors))[:, None, None, None] == owner, alphas, 0.0)
-    return np.where(alphas >= ALPHA_MIN, alphas, 0.0)
+    return np.stack([np.where((a >= ALPHA_MIN) & _object_support(a), a, 0.0) for a in alphas])
+
+
+def _shift(x: np.ndarray, dy: int, dx: int, fill) -> np.ndarray:
+    """x [T, H, W] shifted by (dy, dx) pixels within each frame, `fill` where nothing moved in."""
+    out = np.full_like(x, fill)
+    h, w = x.shape[1:]
+    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = x[
+        :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
+    return out
+
+
+def _object_support(alpha: np.ndarray) -> np.ndarray:
+    """Per frame, the largest 4-connected blob of alpha >= 0.5, grown by SUPPORT_MARGIN px: bool [T, H, W].
+
+    Confines the soft mask to the object so isolated noise pixels do not move its centroid or area.
+    """
+    core = alpha >= 0.5
+    labels = np.where(core, np.arange(1, core.size + 1).reshape(core.shape), 0)
+    while True:  # propagate the largest label through each blob
+        spread = labels
+        for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+            spread = np.maximum(spread, _shift(labels, dy, dx, 0))
+        spread = np.where(core, spread, 0)
+        if np.array_equal(spread, labels):
+            break
+        labels = spread
+    support = np.zeros_like(core)
+    for k, frame in enumerate(labels):
+        ids, counts = np.unique(frame[frame > 0], return_counts=True)
+        if len(ids):
+            support[k] = frame == ids[np.argmax(counts)]
+    for _ in range(SUPPORT_MARGIN):
+        support = support | _shift(support, 0, 1, False) | _shift(support, 0, -1, False)
+        support = support | _shift(support, 1, 0, False) | _shift(support, -1, 0, False)
+    return support
 
 
 def _frame_stats(alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -170,14 +223,25 @@ def classify_shape(alpha: np.ndarray) -> str:
     height, width = alpha.shape[1:]
     area, cx, cy = _frame_stats(alpha)
     frames = [k for k in np.argsort(-area, kind="stable")[:SHAPE_FRAMES] if area[k] >= 1.0]
-    scores = dict.fromkeys(SHAPES, 0.0)
+    scores = np.zeros((len(SHAPES), len(BLUR_RADII)))
     for k in frames:
-        for shape in SHAPES:
+        for i, shape in enumerate(SHAPES):
             size = math.sqrt(area[k] / AREA[shape])
             template = coverage(shape, cx[k] * width, cy[k] * height, size, height, width)
-            union = np.maximum(alpha[k], template).sum()
-            scores[shape] += float(np.minimum(alpha[k], template).sum() / max(union, 1e-6))
-    return max(SHAPES, key=lambda s: scores[s])
+            for j, radius in enumerate(BLUR_RADII):
+                blurred = _box_blur(template, radius)
+                union = np.maximum(alpha[k], blurred).sum()
+                scores[i, j] += float(np.minimum(alpha[k], blurred).sum() / max(union, 1e-6))
+    return SHAPES[int(np.argmax(scores.max(axis=1)))]
+
+
+def _box_blur(image: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over the (2 radius + 1)^2 box around each pixel of [H, W] (zeros outside): a summed-area table."""
+    if radius == 0:
+        return image
+    k = 2 * radius + 1
+    table = np.pad(np.pad(image, radius), ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    return (table[k:, k:] - table[:-k, k:] - table[k:, :-k] + table[:-k, :-k]) / (k * k)
 
 
 def classify_motion(alpha: np.ndarray) -> str:
@@ -212,20 +276,21 @@ def detect_objects(video, count: int = 1) -> list[DetectedObject]:
     core = distance >= max(CORE_FRACTION * top, FOREGROUND_MIN)
     if count == 1:
         colors = [video[core].mean(axis=0)]
+        names = [_name_on_blend_line(colors[0], np.broadcast_to(background, video.shape)[core].mean(axis=0))]
     else:
-        colors = _object_colors(
-            video[distance >= FOREGROUND_MIN], background, distance >= FOREGROUND_MIN, count
+        foreground = distance >= FOREGROUND_MIN
+        names, colors = _object_colors(
+            video[foreground], np.broadcast_to(background, video.shape)[foreground], count
         )
     alphas = _soft_masks(video, background, colors)
-    names = list(COLORS)
     objects = [
         DetectedObject(
-            color=names[int(_nearest_color(color))],
+            color=name,
             shape=classify_shape(alpha),
             motion=classify_motion(alpha),
             area=float(alpha.sum() / len(alpha)),
         )
-        for color, alpha in zip(colors, alphas, strict=True)
+        for name, alpha in zip(names, alphas, strict=True)
     ]
     return sorted(objects, key=lambda o: -o.area)
 
