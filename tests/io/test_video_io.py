@@ -51,6 +51,11 @@ def test_gif_round_trip_exact_frames_and_rate(tmp_path):
     assert back.shape == video.shape
     assert rate == pytest.approx(10.0)
     assert np.array_equal(back[1], back[2])
+    # even a GIF whose frames are all identical (merged into one by the encoder) reads back whole
+    still = np.repeat(video[:1], 3, axis=0)
+    write_video(tmp_path / "still.gif", still, 10)
+    back, rate = read_video(tmp_path / "still.gif")
+    assert back.shape == still.shape and rate == pytest.approx(10.0)
     # GIF keeps 10 ms units: 24 fps is stored as 40 ms frames
     write_video(tmp_path / "w.gif", video, 24)
     assert read_video(tmp_path / "w.gif")[1] == pytest.approx(25.0)

@@ -17,6 +17,7 @@ from PIL import Image
 from imagen_video.errors import UserError
 
 SUFFIXES = (".mp4", ".gif")
+GIF_COMMENT = "imagen-video frame_ms="
 
 
 def check_video_path(path: str | Path) -> Path:
@@ -89,10 +90,19 @@ def _write_mp4(path: Path, frames: np.ndarray, fps: Fraction) -> None:
 
 
 def _write_gif(path: Path, frames: np.ndarray, fps: Fraction) -> None:
-    """Animated GIF, looping; GIF stores 10 ms units, so the frame duration is round(100 / fps) * 10 ms."""
+    """Animated GIF, looping; GIF stores 10 ms units, so the frame duration is round(100 / fps) * 10 ms.
+    Pillow merges identical neighbouring frames; a comment records the frame duration to undo that."""
     duration_ms = max(1, round(100 / fps)) * 10
     images = [Image.fromarray(frame) for frame in frames]
-    images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
+    images[0].save(
+        path,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=duration_ms,
+        loop=0,
+        comment=f"{GIF_COMMENT}{duration_ms}",
+    )
 
 
 def _umask() -> int:
@@ -126,14 +136,17 @@ def write_video(path: str | Path, video: np.ndarray | torch.Tensor, fps: float) 
 
 
 def _read_gif(path: Path) -> tuple[np.ndarray, float]:
-    """GIF frames as RGB; frames merged by the encoder (identical neighbours) are repeated back."""
+    """GIF frames as RGB; frames merged by the encoder (identical neighbours) are repeated back, using the
+    frame duration recorded by write_video (else the shortest frame duration)."""
     with Image.open(path) as im:
+        comment = im.info.get("comment", b"").decode("utf-8", "replace")
         frames, durations = [], []
         for index in range(getattr(im, "n_frames", 1)):
             im.seek(index)
             frames.append(np.asarray(im.convert("RGB")))
             durations.append(int(im.info.get("duration", 0)) or 100)
-    base = min(durations)
+    recorded = comment.removeprefix(GIF_COMMENT)
+    base = int(recorded) if comment.startswith(GIF_COMMENT) and recorded.isdigit() else min(durations)
     repeats = [max(1, round(d / base)) for d in durations]
     video = np.stack([f for f, r in zip(frames, repeats, strict=True) for _ in range(r)])
     return video, 1000.0 / base
