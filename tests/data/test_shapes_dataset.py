@@ -144,7 +144,7 @@ def test_shapes_prompts_cover_heldout_triples_once():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(split="val"), dict(image_fraction=1.5), dict(frames=0), dict(height=4)]
+    "kwargs", [dict(split="val"), dict(image_fraction=1.5), dict(frames=0), dict(height=4), dict(seed=-1)]
 )
 def test_bad_arguments_are_user_errors(kwargs):
     with pytest.raises(UserError):

@@ -283,10 +283,10 @@ class ShapesDataset(torch.utils.data.Dataset):
         supersample: int = 4,
     ):
         split_triples(split)
-        if frames < 1 or height < 8 or width < 8 or fps <= 0 or length < 1:
+        if frames < 1 or height < 8 or width < 8 or fps <= 0 or length < 1 or seed < 0:
             raise UserError(
-                f"ShapesDataset needs frames >= 1, height and width >= 8, fps > 0 and length >= 1; got "
-                f"frames={frames}, height={height}, width={width}, fps={fps}, length={length}"
+                "ShapesDataset needs frames >= 1, height, width >= 8, fps > 0, length >= 1, seed >= 0; got "
+                f"frames={frames}, height={height}, width={width}, fps={fps}, length={length}, seed={seed}"
             )
         for name, value in (("image_fraction", image_fraction), ("two_object_fraction", two_object_fraction)):
             if not 0.0 <= value <= 1.0:
