@@ -6,6 +6,7 @@ import torch
 from train_helpers import load_latest, run_python, tensors
 
 from imagen_video.cli import main
+from imagen_video.train import checkpoint
 from imagen_video.train.metrics import read_metrics
 
 KILL_AFTER_CHECKPOINT = """
@@ -19,6 +20,7 @@ def write_then_die(state, folder, step, keep_every=0):
     return path
 checkpoint.write = write_then_die
 from imagen_video.cli import main
+from imagen_video.train import checkpoint
 sys.exit(main(["train", {config!r}, "--out", {out!r}, "--max-steps", "{steps}"]))
 """
 
@@ -26,7 +28,7 @@ sys.exit(main(["train", {config!r}, "--out", {out!r}, "--max-steps", "{steps}"])
 def test_resume_after_sigkill_is_bit_identical(make_config, tmp_path):
     config = make_config(
         data={"image_fraction": 0.5},
-        loop={"steps": 20, "checkpoint_every": 10, "grad_accum": 2, "sample_every": 10},
+        loop={"steps": 20, "checkpoint_every": 5, "keep_every": 10, "grad_accum": 2, "sample_every": 10},
     )
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert main(["train", str(config), "--out", str(straight)]) == 0
@@ -35,10 +37,12 @@ def test_resume_after_sigkill_is_bit_identical(make_config, tmp_path):
     killed = run_python(code)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert load_latest(resumed)["step"] == 10
+    assert sorted(p.name for p in resumed.glob("*.pt")) == ["latest.pt", "step_00000010.pt"]
     assert main(["train", str(config), "--out", str(resumed), "--resume"]) == 0
 
     a, b = load_latest(straight), load_latest(resumed)
     assert a["step"] == b["step"] == 20
+    assert checkpoint.load(straight / "step_00000010.pt")["step"] == 10
     names_a, names_b = dict(tensors(a)), dict(tensors(b))
     assert names_a.keys() == names_b.keys()
     compared = [k for k in names_a if k.startswith(("/model", "/ema", "/optimizer"))]

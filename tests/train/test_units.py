@@ -1,5 +1,6 @@
 """Pure pieces of training: data order, sharding, EMA, warmup, text dropout, metrics, config errors."""
 
+import contextlib
 import math
 
 import numpy as np
@@ -11,7 +12,7 @@ from imagen_video.config import dataclass_from_dict
 from imagen_video.errors import UserError
 from imagen_video.train.config import TrainConfig, build_stage, load_train_config
 from imagen_video.train.ema import EMA, ema_decay_at
-from imagen_video.train.loop import warmup_factor
+from imagen_video.train.loop import autocast, warmup_factor
 from imagen_video.train.metrics import MetricsLogger, read_metrics
 from imagen_video.train.order import DataOrder, is_image_position, micro_positions, sample_seed
 from imagen_video.train.text import HashTextEncoder, TextConditioner
@@ -72,6 +73,18 @@ def test_ema_warmup_and_lr_warmup():
     assert ema_decay_at(10_000, 0.999, True) == 0.999 and ema_decay_at(0, 0.999, False) == 0.999
     assert [warmup_factor(s, 4) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
     assert warmup_factor(0, 0) == 1.0
+
+
+@pytest.mark.filterwarnings("ignore:CUDA is not available")
+def test_autocast_is_bf16_on_cuda_by_default_and_off_on_cpu():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert isinstance(autocast("auto", cpu), contextlib.nullcontext)
+    assert isinstance(autocast("fp32", cuda), contextlib.nullcontext)
+    for precision, device in (("auto", cuda), ("bf16", cpu)):
+        context = autocast(precision, device)
+        assert context.fast_dtype == torch.bfloat16 and context.device == device.type
+    with autocast("bf16", cpu):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
 
 
 def test_hash_encoder_and_cfg_dropout():
