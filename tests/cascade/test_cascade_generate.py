@@ -8,6 +8,7 @@ import torch
 from imagen_video.cascade import Cascade, StageDenoiser
 from imagen_video.diffusion import ConstantGuidance, OscillatingGuidance
 from imagen_video.io import read_video, write_video
+from imagen_video.models import presets
 
 HERE = Path(__file__).resolve().parent
 TINY_YAML, MICRO_YAML = HERE.parents[1] / "configs" / "tiny.yaml", HERE / "micro.yaml"
@@ -114,4 +115,6 @@ def test_paper_yaml_describes_without_weights():
     ]
     assert [s.fps for s in cascade.stages] == [3, 6, 6, 6, 12, 24, 24]
     assert [s.steps for s in cascade.stages] == [256] + [128] * 6
-    assert "U-Net parameters in all: 11." in cascade.describe()
+    total = sum(presets.count_parameters(s.unet) for s in cascade.stages)
+    assert abs(total - 11.6e9) < 0.1 * 11.6e9  # SPEC §1: 11.6B in all
+    assert f"U-Net parameters in all: {total / 1e9:.1f}B" in cascade.describe()
