@@ -98,6 +98,23 @@ def test_hash_encoder_and_cfg_dropout():
     assert not mask[1].any() and not emb[1].any()  # dropped: the unconditional branch
 
 
+def test_caption_embedding_does_not_depend_on_its_batch():
+    class BatchSensitive(HashTextEncoder):
+        """Like real encoders, its numbers drift with the batch it is given (here: by design)."""
+
+        def encode(self, prompts):
+            emb, mask = super().encode(prompts)
+            return emb + 1e-3 * len(prompts), mask
+
+    text = TextConditioner(BatchSensitive(dim=4, max_length=6), memo_bytes=0)
+    assert text.memo_size == 16
+    alone = text(["a red circle"])[0][0]
+    for i in range(20):
+        text([f"caption {i}", "a blue star moving up"])
+    assert len(text.memo) == 16 and "a red circle" not in text.memo  # evicted: encoded again below
+    assert torch.equal(text(["a green box", "a red circle"])[0][1], alone)
+
+
 def test_metrics_csv_drops_rows_after_the_resumed_step(tmp_path):
     log = MetricsLogger(tmp_path, 0, tensorboard=False)
     for step in range(1, 6):

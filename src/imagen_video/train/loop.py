@@ -13,6 +13,7 @@ optimizer, scheduler and every process's RNG.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,6 +76,18 @@ def autocast(precision: str, device: torch.device):
 def warmup_factor(step: int, warmup_steps: int) -> float:
     """Linear warmup: lr * min(1, (step + 1) / warmup_steps), then constant."""
     return min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
+
+
+def check_finite(step: int, loss: float, grad_norm: float, saved: Path | None, lr: float) -> None:
+    """Raise TrainingDiverged (naming the step and the kept checkpoint) if loss or grad norm is NaN/inf."""
+    if math.isfinite(loss) and math.isfinite(grad_norm):
+        return
+    what = f"loss is {loss}" if not math.isfinite(loss) else f"gradient norm is {grad_norm}"
+    kept = f"the last good checkpoint {saved} is intact" if saved else "no checkpoint was written yet"
+    raise TrainingDiverged(
+        f"training diverged at step {step}: {what}; stopped without updating or saving ({kept}). "
+        f"Lower optim.lr (now {lr}), raise optim.warmup_steps or set optim.grad_clip, then --resume."
+    )
 
 
 def _full(value: Tensor) -> Tensor:
@@ -155,61 +168,49 @@ def run_loop(
         return latest
 
     logger = MetricsLogger(out_dir, step, loop.tensorboard) if ctx.is_main else None
-    bar = tqdm(
-        total=total_steps, initial=step, disable=not (ctx.is_main and loop.progress), dynamic_ncols=True
-    )
+    show = ctx.is_main and loop.progress
+    bar = tqdm(total=total_steps, initial=step, disable=not show, dynamic_ncols=True)
     batches = task.batches(step, micro_batch)
     saved = latest if resume else None
     loss_value = float("nan")
     wrapped.train()
-    while step < total_steps:
-        started = time.perf_counter()
-        loss_sum = torch.zeros((), device=ctx.device)
-        for micro in range(loop.grad_accum):
-            batch = next(batches)
-            with distributed.no_sync(wrapped, skip=micro < loop.grad_accum - 1):
-                with autocast(loop.precision, ctx.device):
-                    loss = task.loss(wrapped, batch) / loop.grad_accum
-                loss.backward()
-            loss_sum += loss.detach().float()
-        loss_value = float(distributed.all_reduce_mean(loss_sum))
-        grad_norm = float(_full(nn.utils.clip_grad_norm_(params, optim.grad_clip or float("inf"))))
-        if not (torch.isfinite(torch.tensor(loss_value)) and torch.isfinite(torch.tensor(grad_norm))):
-            bar.close()
-            what = (
-                f"loss is {loss_value}"
-                if not torch.isfinite(torch.tensor(loss_value))
-                else f"gradient norm is {grad_norm}"
-            )
-            kept = f"the last good checkpoint {saved} is intact" if saved else "no checkpoint was written yet"
-            raise TrainingDiverged(
-                f"training diverged at step {step + 1}: {what}; stopped without updating or saving ({kept}). "
-                f"Lower optim.lr (now {optim.lr}), raise optim.warmup_steps or set optim.grad_clip, "
-                "then --resume."
-            )
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        ema.update(model, ema_decay_at(step, loop.ema_decay, loop.ema_warmup))
-        step += 1
+    try:
+        while step < total_steps:
+            started = time.perf_counter()
+            loss_sum = torch.zeros((), device=ctx.device)
+            for micro in range(loop.grad_accum):
+                batch = next(batches)
+                with distributed.no_sync(wrapped, skip=micro < loop.grad_accum - 1):
+                    with autocast(loop.precision, ctx.device):
+                        loss = task.loss(wrapped, batch) / loop.grad_accum
+                    loss.backward()
+                loss_sum += loss.detach().float()
+            loss_value = float(distributed.all_reduce_mean(loss_sum))
+            grad_norm = float(_full(nn.utils.clip_grad_norm_(params, optim.grad_clip or float("inf"))))
+            check_finite(step + 1, loss_value, grad_norm, saved, optim.lr)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            ema.update(model, ema_decay_at(step, loop.ema_decay, loop.ema_warmup))
+            step += 1
 
-        if ctx.is_main:
-            seconds = time.perf_counter() - started
-            logger.log(
-                step, loss=loss_value, lr=scheduler.get_last_lr()[0], grad_norm=grad_norm, seconds=seconds
-            )
-            bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
-            bar.update()
-        if loop.sample_every and step % loop.sample_every == 0:
-            ema_state = ema.model_state_dict(model)
             if ctx.is_main:
-                with torch.random.fork_rng(devices=[ctx.device] if ctx.device.type == "cuda" else []):
-                    paths = task.write_samples(ema_state, step, out_dir / "samples")
-                bar.write(f"step {step}: samples {', '.join(map(str, paths))}")
-            distributed.barrier()
-        if step % loop.checkpoint_every == 0 or step == total_steps:
-            saved = save(step)
-    bar.close()
-    if logger is not None:
-        logger.close()
+                if step % loop.log_every == 0:
+                    lr, seconds = scheduler.get_last_lr()[0], time.perf_counter() - started
+                    logger.log(step, loss=loss_value, lr=lr, grad_norm=grad_norm, seconds=seconds)
+                bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
+                bar.update()
+            if loop.sample_every and step % loop.sample_every == 0:
+                ema_state = ema.model_state_dict(model)
+                if ctx.is_main:
+                    with torch.random.fork_rng(devices=[ctx.device] if ctx.device.type == "cuda" else []):
+                        paths = task.write_samples(ema_state, step, out_dir / "samples")
+                    bar.write(f"step {step}: samples {', '.join(map(str, paths))}")
+                distributed.barrier()
+            if step % loop.checkpoint_every == 0 or step == total_steps:
+                saved = save(step)
+    finally:
+        bar.close()
+        if logger is not None:
+            logger.close()
     return LoopResult(step=step, loss=loss_value, checkpoint=saved)

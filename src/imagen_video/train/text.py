@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -59,26 +60,40 @@ def build_text_encoder(name: str, max_length: int, cache: str | None):
 
 
 class TextConditioner:
-    """captions -> (emb [B, max_length, D], mask [B, max_length]), fixed-length padding, memoised in memory;
-    `drop` [B] bool rows get an all-False mask and zero embedding (the unconditional branch)."""
+    """captions -> (emb [B, max_length, D], mask [B, max_length]) zero-padded to a fixed length; `drop` [B]
+    rows get an all-False mask and a zero embedding (the unconditional branch).
 
-    def __init__(self, encoder):
+    Each caption is encoded on its own: batching captions of different lengths changes an encoder's output in
+    the last bits, so this makes a caption's embedding a pure function of its text (exact resume, and the
+    same numbers on any number of processes). Recent captions are memoised (LRU, about `memo_bytes`)."""
+
+    def __init__(self, encoder, memo_bytes: float = 256e6):
         self.encoder = encoder
         self.dim, self.max_length = encoder.dim, encoder.max_length
-        self.memo: dict[str, tuple[Tensor, Tensor]] = {}
+        self.memo: OrderedDict[str, tuple[Tensor, Tensor]] = OrderedDict()
+        self.memo_size = max(16, int(memo_bytes // (4 * self.dim * self.max_length)))
+
+    def _row(self, caption: str) -> tuple[Tensor, Tensor]:
+        """(emb [max_length, D], mask [max_length]) of one caption, from the memo or the encoder."""
+        if caption in self.memo:
+            self.memo.move_to_end(caption)
+            return self.memo[caption]
+        emb, mask = self.encoder.encode([caption])
+        n = min(emb.shape[1], self.max_length)
+        row_emb, row_mask = (
+            torch.zeros(self.max_length, self.dim),
+            torch.zeros(self.max_length, dtype=torch.bool),
+        )
+        row_emb[:n], row_mask[:n] = emb[0, :n].float().cpu(), mask[0, :n].cpu()
+        self.memo[caption] = (row_emb, row_mask)
+        if len(self.memo) > self.memo_size:
+            self.memo.popitem(last=False)
+        return row_emb, row_mask
 
     def __call__(self, captions: Sequence[str], drop: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        new = [c for c in dict.fromkeys(captions) if c not in self.memo]
-        if new:
-            emb, mask = self.encoder.encode(new)
-            for i, caption in enumerate(new):
-                row_emb = torch.zeros(self.max_length, self.dim)
-                row_mask = torch.zeros(self.max_length, dtype=torch.bool)
-                n = min(emb.shape[1], self.max_length)
-                row_emb[:n], row_mask[:n] = emb[i, :n].float().cpu(), mask[i, :n].cpu()
-                self.memo[caption] = (row_emb, row_mask)
-        emb = torch.stack([self.memo[c][0] for c in captions])  # [B, L, D]
-        mask = torch.stack([self.memo[c][1] for c in captions])  # [B, L]
+        rows = [self._row(c) for c in captions]
+        emb = torch.stack([r[0] for r in rows])  # [B, L, D]
+        mask = torch.stack([r[1] for r in rows])  # [B, L]
         if drop is not None:
             mask = mask & ~drop[:, None]
             emb = emb * (~drop)[:, None, None]
