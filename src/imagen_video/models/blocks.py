@@ -133,7 +133,7 @@ class CrossAttention(nn.Module):
     """Pre-LayerNorm attention from every position of every frame to the text tokens (Imagen).
 
     `ctx [b, 1 + L, D]` holds a learned null token first, so a row whose text is fully masked attends to the
-    null token only (the unconditional branch); `ctx_mask [b, 1 + L]` bool, True = attend.
+    null token only (the unconditional branch); `ctx_mask [b, 1 + L]` bool, True = attend (None: all).
     """
 
     def __init__(self, ch: int, ctx_dim: int, head_dim: int):
@@ -144,14 +144,15 @@ class CrossAttention(nn.Module):
         self.kv = nn.Linear(ctx_dim, 2 * ch)
         self.out = _zero_(nn.Linear(ch, ch))
 
-    def forward(self, x: Tensor, ctx: Tensor, ctx_mask: Tensor) -> Tensor:
+    def forward(self, x: Tensor, ctx: Tensor, ctx_mask: Tensor | None) -> Tensor:
         n, _, height, width = x.shape
         b = ctx.shape[0]
         # all frames of a sample share its text: fold frames into the query length, no key/value copies
         tokens = rearrange(_tokens(x), "(b t) h w c -> b (t h w) c", b=b)
         q = rearrange(self.q(self.norm(tokens)), "b l (h d) -> b h l d", h=self.heads)
         k, v = rearrange(self.kv(ctx), "b s (two h d) -> two b h s d", two=2, h=self.heads)
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=ctx_mask[:, None, None, :])
+        mask = None if ctx_mask is None else ctx_mask[:, None, None, :]
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         tokens = tokens + self.out(rearrange(o, "b h l d -> b l (h d)"))
         return _frames(rearrange(tokens, "b (t h w) c -> (b t) h w c", h=height, w=width))
 

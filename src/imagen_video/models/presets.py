@@ -126,7 +126,8 @@ def describe(name: str) -> str:
         total += n
         levels = [str(i) for i, a in enumerate(cfg.spatial_attention) if a]
         attn = "levels " + ",".join(levels) if levels else "none"
-        widths = "x".join(str(w) for w in cfg.widths) + f" r{cfg.num_res_blocks}"
+        depths = ",".join(str(d) for d in cfg.blocks_per_level)
+        widths = "x".join(str(w) for w in cfg.widths) + f" r{depths}"
         line = f"{stage:6s} {cfg.temporal:9s} {attn:12s} {widths:28s} {_human(n):>8s}"
         if is_paper:
             paper_n = PAPER_PARAMS[stage]

@@ -48,7 +48,7 @@ class UNetConfig:
     out_channels: int = 3
     channels: int = 64
     channel_mult: tuple[int, ...] = (1, 2, 4)
-    num_res_blocks: int = 2
+    num_res_blocks: int | tuple[int, ...] = 2
     spatial_attention: tuple[bool, ...] = (False, True, True)
     cross_attention: tuple[bool, ...] = (False, True, True)
     temporal: str = "attention"
@@ -71,6 +71,13 @@ class UNetConfig:
         levels = len(self.channel_mult)
         if levels < 1:
             raise UserError("UNetConfig.channel_mult: give at least one level, e.g. (1, 2, 4)")
+        if not isinstance(self.num_res_blocks, int):
+            object.__setattr__(self, "num_res_blocks", tuple(self.num_res_blocks))
+            if len(self.num_res_blocks) != levels:
+                raise UserError(
+                    f"UNetConfig.num_res_blocks has {len(self.num_res_blocks)} entries but channel_mult has "
+                    f"{levels} levels; give one int, or one per level"
+                )
         for name in ("spatial_attention", "cross_attention", "temporal_levels"):
             if len(getattr(self, name)) != levels:
                 raise UserError(
@@ -82,6 +89,12 @@ class UNetConfig:
         if self.temporal_kernel < 1 or self.temporal_kernel % 2 == 0:
             raise UserError(f"UNetConfig.temporal_kernel={self.temporal_kernel}: use an odd kernel size >= 1")
         for mult in self.channel_mult:
+            width = self.channels * mult
+            if width % max(width // self.head_dim, 1):
+                raise UserError(
+                    f"UNetConfig: {width} channels (channels={self.channels} x {mult}) do not split into "
+                    f"heads of head_dim={self.head_dim}; use widths that are multiples of head_dim"
+                )
             if (self.channels * mult) % self.norm_groups:
                 raise UserError(
                     f"UNetConfig: {self.channels * mult} channels (channels={self.channels} x {mult}) are "
@@ -97,6 +110,13 @@ class UNetConfig:
     @property
     def widths(self) -> list[int]:
         return [self.channels * m for m in self.channel_mult]
+
+    @property
+    def blocks_per_level(self) -> tuple[int, ...]:
+        """ResBlocks per level on the way down (the way up has one more, for the downsampling skip)."""
+        if isinstance(self.num_res_blocks, int):
+            return (self.num_res_blocks,) * len(self.channel_mult)
+        return self.num_res_blocks
 
     def replace(self, **changes) -> UNetConfig:
         """A copy with some fields changed (validated again)."""
@@ -158,7 +178,7 @@ class VideoUNet(nn.Module):
         skip_channels = [widths[0]]
         ch = widths[0]
         for level, width in enumerate(widths):
-            for _ in range(cfg.num_res_blocks):
+            for _ in range(cfg.blocks_per_level[level]):
                 self.down.append(UNetBlock(cfg, ch, width, level, emb_dim, ctx_dim))
                 ch = width
                 skip_channels.append(ch)
@@ -171,7 +191,7 @@ class VideoUNet(nn.Module):
         )
         self.up = nn.ModuleList()
         for level in reversed(range(len(widths))):
-            for _ in range(cfg.num_res_blocks + 1):
+            for _ in range(cfg.blocks_per_level[level] + 1):
                 self.up.append(
                     UNetBlock(cfg, ch + skip_channels.pop(), widths[level], level, emb_dim, ctx_dim)
                 )
@@ -277,6 +297,8 @@ class VideoUNet(nn.Module):
             w = torch.zeros(b, device=z.device) if guidance_weight is None else guidance_weight.float()
             emb = emb + self.guidance_emb(w * cfg.guidance_embedding_scale)
         ctx, ctx_mask, pooled = self._context(b, text_emb, text_mask, dtype)
+        if bool(ctx_mask.all()):
+            ctx_mask = None  # nothing to mask: lets SDPA use its fused kernels
         emb = repeat(F.silu(emb + pooled), "b e -> (b t) e", t=frames)
 
         x = torch.cat([z, lowres], dim=1) if cfg.lowres_channels > 0 else z

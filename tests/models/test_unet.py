@@ -1,0 +1,174 @@
+"""VideoUNet invariants: image mode, temporal mixing and receptive field, text and masking, resolutions."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from imagen_video.errors import UserError
+from imagen_video.models import VideoUNet, presets
+
+from .helpers import inputs, make_model, small_config
+
+
+@pytest.mark.parametrize("temporal", ["attention", "conv"])
+def test_image_mode_equals_each_frame_alone(temporal):
+    """Must show 1: a T-frame batch in image mode equals every frame run on its own (< 1e-5)."""
+    cfg = small_config(temporal, lowres_channels=3)
+    model = make_model(cfg)
+    kw = inputs(cfg, b=2, t=4)
+    with torch.no_grad():
+        batched = model(**kw, image_mode=True)
+        video = model(**kw)
+        mixed = model(**kw, image_mode=torch.tensor([True, False]))
+        for k in range(4):
+            alone = dict(kw, z=kw["z"][:, :, k : k + 1], lowres=kw["lowres"][:, :, k : k + 1])
+            single = model(**alone, image_mode=True)
+            assert (batched[:, :, k : k + 1] - single).abs().max() < 1e-5
+    assert (video - batched).abs().max() > 1e-2  # the temporal layers do act in video mode
+    assert (mixed[0] - batched[0]).abs().max() < 1e-5  # per-sample flag: sample 0 is images
+    assert (mixed[1] - video[1]).abs().max() < 1e-5  # ... sample 1 is a video
+
+
+def test_temporal_attention_mixes_all_frames():
+    """Must show 2a: in video mode, perturbing frame k changes the outputs of every other frame."""
+    cfg = small_config("attention")
+    model = make_model(cfg)
+    kw = inputs(cfg, b=1, t=6)
+    z2 = kw["z"].clone()
+    z2[:, :, 2] += 1.0
+    with torch.no_grad():
+        diff = (model(**kw) - model(**dict(kw, z=z2))).abs().amax(dim=(0, 1, 3, 4))
+    assert (diff > 1e-4).all(), diff
+
+
+def test_temporal_conv_changes_only_frames_in_receptive_field():
+    """Must show 2b: with temporal conv, perturbing frame k changes exactly the frames within the radius."""
+    cfg = small_config("conv", spatial_attention=(False, False))
+    model = make_model(cfg)
+    radius = model.temporal_receptive_radius()
+    # one temporal conv (radius 1) per block, all on the deepest path: 1 + 1 down, 2 middle, 2 + 2 up
+    assert radius == 8
+    frames, k = radius + 4, 1
+    kw = inputs(cfg, b=1, t=frames)
+    z2 = kw["z"].clone()
+    z2[:, :, k] += 1.0
+    with torch.no_grad():
+        diff = (model(**kw) - model(**dict(kw, z=z2))).abs().amax(dim=(0, 1, 3, 4))
+    inside = torch.arange(frames) <= k + radius
+    assert (diff[inside] > 1e-6).all(), diff  # the edge frame k + radius is reached
+    assert (diff[~inside] == 0).all(), diff  # nothing beyond it
+
+
+def test_text_matters_and_padding_does_not():
+    """Must show 3: outputs depend on the text; embeddings at masked positions change nothing."""
+    cfg = small_config("conv")
+    model = make_model(cfg)
+    kw = inputs(cfg, b=2, t=2, text_len=6)
+    mask = kw["text_mask"]
+    other_text = torch.randn_like(kw["text_emb"])
+    garbage_at_pads = torch.where(mask[..., None], kw["text_emb"], 1e3 * torch.randn_like(kw["text_emb"]))
+    assert not mask[1].all()
+    with torch.no_grad():
+        out = model(**kw)
+        assert (out - model(**dict(kw, text_emb=other_text))).abs().amax(dim=(1, 2, 3, 4)).min() > 1e-3
+        assert torch.equal(out, model(**dict(kw, text_emb=garbage_at_pads)))
+        # a fully masked row is the unconditional branch: the same as passing no text at all
+        no_text = model(**dict(kw, text_emb=None, text_mask=None))
+        all_masked = model(**dict(kw, text_mask=torch.zeros_like(mask)))
+    assert (no_text - all_masked).abs().max() < 1e-5
+    assert (no_text - out).abs().amax(dim=(1, 2, 3, 4)).min() > 1e-3
+
+
+def test_pooled_text_is_masked_mean():
+    """The pooled text embedding is the mean over real tokens only; all-masked rows pool to zero."""
+    cfg = small_config("conv")
+    model = VideoUNet(cfg)
+    emb = torch.randn(3, 4, cfg.text_dim)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 0, 1, 0], [0, 0, 0, 0]], dtype=torch.bool)
+    ctx, ctx_mask, pooled = model._context(3, emb, mask, torch.float32)
+    expected = torch.stack([emb[0].mean(0), (emb[1, 0] + emb[1, 2]) / 2, torch.zeros(cfg.text_dim)])
+    assert torch.allclose(pooled, model.text_pool(expected), atol=1e-6)
+    assert torch.equal(pooled[2], torch.zeros_like(pooled[2]))
+    assert ctx.shape == (3, 5, ctx.shape[-1]) and ctx_mask[:, 0].all() and torch.equal(ctx_mask[:, 1:], mask)
+
+
+@pytest.mark.parametrize("name", ["cond_aug_log_snr", "guidance_weight", "log_snr"])
+def test_scalar_conditioning_matters(name):
+    """Noise level, augmentation level and guidance weight each change the output."""
+    cfg = small_config("conv", lowres_channels=3, guidance_embedding=True)
+    model = make_model(cfg)
+    kw = inputs(cfg, b=2, t=2)
+    kw["guidance_weight"] = torch.tensor([1.0, 4.0])
+    with torch.no_grad():
+        diff = (model(**kw) - model(**dict(kw, **{name: kw[name] + 2.0}))).abs().max()
+    assert diff > 1e-3
+
+
+def test_fully_convolutional_preset_runs_at_two_resolutions():
+    """Must show 4a: one set of weights, two frame sizes; each output frame matches a crop-free run alone."""
+    cfg = presets.tiny()["tsr2"]
+    assert not any(cfg.spatial_attention)
+    model = make_model(cfg)
+    with torch.no_grad():
+        for h, w in [(8, 8), (16, 24)]:
+            kw = inputs(cfg, b=1, t=2, h=h, w=w)
+            out = model(**kw)
+            assert out.shape == (1, 3, 2, h, w) and torch.isfinite(out).all() and out.abs().max() > 0
+
+
+def test_attention_preset_accepts_allowed_and_rejects_other_resolutions():
+    """Must show 4b: an attention preset runs at the sizes its config allows, names the problem otherwise."""
+    cfg = presets.tiny()["base"]  # 3 levels: sides divisible by 4; level-1 attention over <= 256 positions
+    model = VideoUNet(cfg).eval()
+    with torch.no_grad():
+        for h, w in [(8, 8), (16, 16), (24, 40), (32, 32)]:
+            assert model(**inputs(cfg, b=1, t=2, h=h, w=w)).shape == (1, 3, 2, h, w)
+    with pytest.raises(UserError, match=r"18x18 .* not divisible by 4"):
+        model(**inputs(cfg, b=1, t=2, h=18, w=18))
+    with pytest.raises(UserError, match=r"level 1 would attend over 32x32=1024 .* max_attention_tokens=256"):
+        model(**inputs(cfg, b=1, t=2, h=64, w=64))
+
+
+def test_bad_inputs_are_user_errors():
+    cfg = small_config("conv", lowres_channels=3)
+    model = VideoUNet(cfg)
+    kw = inputs(cfg, b=1, t=2)
+    with pytest.raises(UserError, match="lowres must be"):
+        model(**dict(kw, lowres=None))
+    with pytest.raises(UserError, match="text_emb must be"):
+        model(**dict(kw, text_emb=torch.randn(1, 5, 7)))
+    with pytest.raises(UserError, match="z must be"):
+        model(**dict(kw, z=torch.randn(1, 3, 8, 8)))
+
+
+def test_gradient_checkpointing_gives_same_gradients():
+    """Must show 5a: activation checkpointing changes memory, not gradients (< 1e-5)."""
+    cfg = small_config("attention", lowres_channels=3)
+    plain = make_model(cfg).train()
+    ckpt = VideoUNet(cfg.replace(gradient_checkpointing=True)).train()
+    ckpt.load_state_dict(plain.state_dict())
+    kw = inputs(cfg, b=2, t=3)
+    for model in (plain, ckpt):
+        model(**kw).square().mean().backward()
+    worst = max(
+        (a.grad - b.grad).abs().max().item()
+        for a, b in zip(plain.parameters(), ckpt.parameters(), strict=True)
+    )
+    assert worst < 1e-5
+    assert max(p.grad.abs().max().item() for p in plain.parameters()) > 1e-3
+
+
+def test_bf16_forward_is_finite_and_close_to_fp32():
+    """Must show 5b: the same weights in bfloat16 give finite outputs within a few % of float32."""
+    cfg = small_config("attention", lowres_channels=3)
+    model = make_model(cfg)
+    kw = inputs(cfg, b=2, t=3)
+    with torch.no_grad():
+        ref = model(**kw)
+        out = model.to(torch.bfloat16)(
+            **{k: v.bfloat16() if v.is_floating_point() else v for k, v in kw.items()}
+        )
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
+    rel = (out.float() - ref).norm() / ref.norm()
+    assert rel < 0.05, rel
