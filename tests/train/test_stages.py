@@ -160,3 +160,17 @@ def test_cli_guards_resume_and_existing_runs(make_config, tmp_path, capsys):
     assert "pass --resume" in capsys.readouterr().err
     assert main(["train", str(config), "--out", str(out), "--resume", "--max-steps", "2"]) == 0
     assert load_latest(out)["step"] == 2
+
+
+def test_dataloader_workers_and_text_in_workers_change_nothing(make_config, tmp_path):
+    plain = make_config("plain.yaml", loop={"steps": 3}, data={"image_fraction": 0.5})
+    workers = make_config(
+        "workers.yaml",
+        loop={"steps": 3},
+        data={"image_fraction": 0.5, "num_workers": 1},
+        text={"in_workers": True},
+    )
+    assert main(["train", str(plain), "--out", str(tmp_path / "plain")]) == 0
+    assert main(["train", str(workers), "--out", str(tmp_path / "workers")]) == 0
+    a, b = load_latest(tmp_path / "plain")["model"], load_latest(tmp_path / "workers")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)

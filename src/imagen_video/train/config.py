@@ -109,12 +109,15 @@ class TextSpec:
 
     `dropout`: fraction of training samples whose text is dropped (mask all False), SPEC §6 OUR CHOICE 10%.
     `cache`: a directory for cached prompt embeddings (None: an in-memory cache only).
+    `in_workers`: encode captions in the DataLoader workers (needs data.num_workers > 0; for CPU encoders),
+    so text encoding overlaps training on a CPU.
     """
 
     encoder: str = "minilm"
     max_length: int = 16
     dropout: float = 0.1
     cache: str | None = None
+    in_workers: bool = False
 
     def __post_init__(self):
         _check(0.0 <= self.dropout <= 1.0, f"text.dropout must be in [0, 1], got {self.dropout}")

@@ -20,6 +20,7 @@ from imagen_video.errors import UserError
 from imagen_video.train.config import TrainConfig
 from imagen_video.train.distributed import Dist
 from imagen_video.train.order import DataOrder, is_image_position, micro_positions, sample_seed
+from imagen_video.train.text import TextConditioner
 
 
 def build_source(config: TrainConfig, stage: Stage, ctx: Dist, images: bool = False):
@@ -51,10 +52,12 @@ def conditioning(clip: torch.Tensor, stage: Stage, cond_shape: tuple[int, int, i
 
 class ExampleMaker:
     """(clip, step, j) -> one example: x [C, T, H, W], t, eps, caption, drop (text), image, and for SR stages
-    lowres (the condition at x's shape, noise-augmented at t' ~ U[0, cond_aug_max]) and cond_aug_level t'."""
+    lowres (the condition at x's shape, noise-augmented at t' ~ U[0, cond_aug_max]) and cond_aug_level t'.
+    With `text`, also the caption's text_emb [L, D] and text_mask [L] (computed where the example is made,
+    e.g. in DataLoader workers)."""
 
-    def __init__(self, config: TrainConfig, stage: Stage):
-        self.config, self.stage = config, stage
+    def __init__(self, config: TrainConfig, stage: Stage, text: TextConditioner | None = None):
+        self.config, self.stage, self.text = config, stage, text
         self.cond_shape = config.condition.shape(stage)
 
     def __call__(self, item: dict, step: int, j: int, image: bool) -> dict:
@@ -69,6 +72,9 @@ class ExampleMaker:
             "drop": bool(torch.rand((), generator=g) < cfg.text.dropout),
             "image": image or bool(item.get("image", False)),
         }
+        if self.text is not None:
+            emb, mask = self.text([item["caption"]])
+            example["text_emb"], example["text_mask"] = emb[0], mask[0]
         if self.cond_shape is not None:
             level = torch.rand((), generator=g) * cfg.condition.cond_aug_max
             example["lowres"] = augment(conditioning(x[None], self.stage, self.cond_shape), level, g)[0]

@@ -26,7 +26,7 @@ from imagen_video.train.examples import (
     indexed_batches,
     stream_batches,
 )
-from imagen_video.train.text import TextConditioner, build_text_encoder
+from imagen_video.train.text import TextConditioner, build_text_encoder, drop_text
 
 PREVIEW_SEED = 0x5EED
 
@@ -42,7 +42,8 @@ class StageTask:
         self.stage = build_stage(config, self.text.dim)
         torch.manual_seed(config.seed)
         self.model = VideoUNet(self.stage.unet)
-        self.make = ExampleMaker(config, self.stage)
+        in_workers = config.text.in_workers and config.data.num_workers > 0
+        self.make = ExampleMaker(config, self.stage, self.text if in_workers else None)
         self.unused_parameters = (
             config.data.image_fraction > 0
         )  # image-only micro-batches skip temporal layers
@@ -66,12 +67,19 @@ class StageTask:
             return list(islice(iter(self.videos), count))
         return [self.videos[i] for i in range(count)]
 
+    def text_condition(self, batch: dict) -> tuple[Tensor, Tensor]:
+        """(text_emb [B, L, D], text_mask [B, L]) of a micro-batch on the device, CFG dropout applied."""
+        if "text_emb" in batch:  # encoded in the DataLoader workers
+            emb, mask = drop_text(batch["text_emb"], batch["text_mask"], batch["drop"])
+        else:
+            emb, mask = self.text(batch["caption"], batch["drop"])
+        return emb.to(self.ctx.device), mask.to(self.ctx.device)
+
     def loss(self, model: nn.Module, batch: dict) -> Tensor:
         """v-loss (SPEC §5) at the example's t and eps; text dropped where `drop`; images in image mode."""
         device, schedule = self.ctx.device, self.stage.schedule
         x, t, eps = batch["x"].to(device), batch["t"].to(device), batch["eps"].to(device)
-        emb, mask = self.text(batch["caption"], batch["drop"])
-        emb, mask = emb.to(device), mask.to(device)
+        emb, mask = self.text_condition(batch)
         image = batch["image"].to(device)
         image_mode = image if bool(image.any()) else None
         lowres = aug_log_snr = None

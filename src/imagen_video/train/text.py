@@ -94,7 +94,12 @@ class TextConditioner:
         rows = [self._row(c) for c in captions]
         emb = torch.stack([r[0] for r in rows])  # [B, L, D]
         mask = torch.stack([r[1] for r in rows])  # [B, L]
-        if drop is not None:
-            mask = mask & ~drop[:, None]
-            emb = emb * (~drop)[:, None, None]
+        return drop_text(emb, mask, drop)
+
+
+def drop_text(emb: Tensor, mask: Tensor, drop: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Classifier-free guidance dropout (SPEC §6): rows where drop [B] is True get mask all False, emb 0."""
+    if drop is None:
         return emb, mask
+    drop = drop.to(mask.device)
+    return emb * (~drop)[:, None, None].to(emb.dtype), mask & ~drop[:, None]
