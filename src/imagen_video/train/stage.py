@@ -44,9 +44,8 @@ class StageTask:
         self.model = VideoUNet(self.stage.unet)
         in_workers = config.text.in_workers and config.data.num_workers > 0
         self.make = ExampleMaker(config, self.stage, self.text if in_workers else None)
-        self.unused_parameters = (
-            config.data.image_fraction > 0
-        )  # image-only micro-batches skip temporal layers
+        # an all-image micro-batch skips the temporal layers: DDP must expect parameters without gradients
+        self.unused_parameters = config.data.image_fraction > 0
         self.videos = build_source(config, self.stage, ctx)
         self.images = None
         if config.data.image_fraction > 0 and config.data.source == "shapes":
