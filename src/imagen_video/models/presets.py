@@ -116,24 +116,37 @@ def describe(name: str) -> str:
     """Table of the family's stages: layer kinds, widths, parameter counts (and the paper's for "paper")."""
     if name not in FAMILIES:
         raise UserError(f"unknown U-Net preset family {name!r}; choose one of {', '.join(FAMILIES)}")
-    configs = FAMILIES[name]()
     is_paper = name == "paper"
-    header = f"{'stage':6s} {'temporal':9s} {'spatial attn':12s} {'widths':28s} {'params':>8s}"
-    lines = [f"U-Net preset family {name!r}", header + (f" {'paper':>7s} {'diff':>6s}" if is_paper else "")]
-    total = 0
-    for stage, cfg in configs.items():
+    header = ["stage", "temporal", "spatial attn", "widths per level", "blocks", "params"]
+    header += ["paper", "diff"] if is_paper else []
+    rows, total = [], 0
+    for stage, cfg in FAMILIES[name]().items():
         n = count_parameters(cfg)
         total += n
-        levels = [str(i) for i, a in enumerate(cfg.spatial_attention) if a]
-        attn = "levels " + ",".join(levels) if levels else "none"
-        depths = ",".join(str(d) for d in cfg.blocks_per_level)
-        widths = "x".join(str(w) for w in cfg.widths) + f" r{depths}"
-        line = f"{stage:6s} {cfg.temporal:9s} {attn:12s} {widths:28s} {_human(n):>8s}"
+        levels = ",".join(str(i) for i, a in enumerate(cfg.spatial_attention) if a)
+        row = [
+            stage,
+            cfg.temporal,
+            f"levels {levels}" if levels else "none",
+            "x".join(str(w) for w in cfg.widths),
+            ",".join(str(d) for d in cfg.blocks_per_level),
+            _human(n),
+        ]
         if is_paper:
-            paper_n = PAPER_PARAMS[stage]
-            line += f" {_human(paper_n):>7s} {100 * (n - paper_n) / paper_n:+5.1f}%"
-        lines.append(line)
-    lines.append(f"{'total':67s} {_human(total):>8s}")
+            row += [_human(PAPER_PARAMS[stage]), f"{100 * (n / PAPER_PARAMS[stage] - 1):+.1f}%"]
+        rows.append(row)
+    footer = ["total", "", "", "", "", _human(total)]
     if is_paper:
-        lines[-1] += f" {_human(PAPER_TOTAL):>7s} {100 * (total - PAPER_TOTAL) / PAPER_TOTAL:+5.1f}%"
-    return "\n".join(lines)
+        footer += [_human(PAPER_TOTAL), f"{100 * (total / PAPER_TOTAL - 1):+.1f}%"]
+    table = [header, *rows, footer]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    right = {i for i, h in enumerate(header) if h in ("params", "paper", "diff")}
+    lines = [f"U-Net preset family {name!r} (parameters counted on the meta device)"]
+    for r in table:
+        lines.append(
+            "  ".join(
+                c.rjust(w) if i in right else c.ljust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
+    return "\n".join(line.rstrip() for line in lines)
