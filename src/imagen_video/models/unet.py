@@ -32,11 +32,15 @@ class UNetConfig:
     """Shape of one Video U-Net. Per-level tuples have one entry per resolution level (len(channel_mult)).
 
     - `channels * channel_mult[i]` channels at level i; level i runs at (H / 2**i, W / 2**i); frames are never
-      downsampled (time is mixed by temporal layers only).
+      downsampled (time is mixed by temporal layers only). `num_res_blocks`: ResBlocks per level on the way
+      down, one int or one per level (the way up has one more per level).
     - `spatial_attention`, `cross_attention`, `temporal_levels`: which levels get spatial self-attention, text
       cross-attention and temporal mixing after each ResBlock; `temporal` picks the temporal layer kind.
       The middle block uses the last level's choices.
     - `max_attention_tokens`: largest h*w a spatial self-attention layer may see (None = no limit).
+    - `head_dim`: attention heads are width // head_dim wide; `context_dim` (default: the deepest width) is
+      the width text tokens are projected to; `emb_dim` (default 4 * channels) the noise-embedding width.
+    - `temporal_max_offset`: relative position bias entries per side (offsets beyond share the last one).
     - `lowres_channels` > 0 makes a super-resolution model: the upsampled condition is concatenated to z and
       its augmentation level `cond_aug_log_snr` is embedded like the noise level.
     - `guidance_embedding`: embed a scalar guidance weight w (guided-distillation students, Meng et al.).
