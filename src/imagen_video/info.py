@@ -11,7 +11,7 @@ from imagen_video import __version__
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("cascade", nargs="?", help="a cascade folder or YAML config to describe")
+    parser.add_argument("cascade", nargs="?", help="a packaged cascade name, a cascade folder or a YAML config")
     parser.add_argument("--preset", help="a U-Net preset family to describe, e.g. 'paper' or 'tiny'")
 
 
@@ -24,5 +24,6 @@ def run(args: argparse.Namespace) -> int:
     if args.cascade:
         from imagen_video.cascade import Cascade
 
-        print(Cascade.load(Path(args.cascade), random_init=True).describe())
+        is_yaml = Path(args.cascade).suffix in (".yaml", ".yml")  # a config alone: describe, no weights
+        print(Cascade.load(args.cascade, random_init=is_yaml).describe())
     return 0

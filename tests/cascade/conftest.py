@@ -32,12 +32,3 @@ def micro_cascade():
     cascade = Cascade.load(MICRO_YAML, random_init=True)
     perturb(cascade)
     return cascade
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a busy shared 2-core machine, two spinning OpenMP threads are ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -18,7 +18,6 @@ def tiny_t5_dir(tmp_path):
 
 def _save_tiny_t5(folder, model_type):
     """A randomly initialised 2-layer T5 (or UMT5) encoder plus a Unigram tokenizer, built offline."""
-    import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import T5Config, T5EncoderModel, T5TokenizerFast, UMT5Config, UMT5EncoderModel
 
@@ -49,12 +48,3 @@ def _save_tiny_t5(folder, model_type):
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a busy shared 2-core machine, two spinning OpenMP threads are ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
