@@ -162,11 +162,10 @@ def test_unwritable_output_path(capsys, tmp_path):
     assert not target.exists()
 
 
-def test_default_cascade_not_shipped_names_the_workaround(capsys, tmp_path):
-    from imagen_video.cascade import packaged_cascades
+def test_default_cascade_not_shipped_names_the_workaround(capsys, tmp_path, monkeypatch):
+    from imagen_video.cascade import registry
 
-    if "tiny" in packaged_cascades():
-        pytest.skip("the tiny cascade has shipped")
+    monkeypatch.setattr(registry, "PRETRAINED_DIR", tmp_path / "no_packaged_cascades")
     code, _, err = generate(capsys, "a red circle", "-o", tmp_path / "v.mp4")
     assert_one_line_error(code, err, "has not shipped yet", "--cascade configs/tiny.yaml")
 
