@@ -11,7 +11,9 @@ from imagen_video import __version__
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("cascade", nargs="?", help="a packaged cascade name, a cascade folder or a YAML config")
+    parser.add_argument(
+        "cascade", nargs="?", help="a packaged cascade name, a cascade folder or a YAML config"
+    )
     parser.add_argument("--preset", help="a U-Net preset family to describe, e.g. 'paper' or 'tiny'")
 
 

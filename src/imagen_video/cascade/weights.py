@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from imagen_video.atomic import atomic_write
 from imagen_video.errors import UserError
 from imagen_video.models import UNetConfig, VideoUNet
 
@@ -22,20 +20,6 @@ def meta_unet(config: UNetConfig) -> VideoUNet:
     """The U-Net built on the meta device: shapes and parameter counts without memory or init time."""
     with torch.device("meta"):
         return VideoUNet(config)
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Run write(temp) on a temp file in path's folder, then os.replace it onto path; never a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def save_stage_weights(path: str | Path, unet: VideoUNet, stage_name: str) -> None:

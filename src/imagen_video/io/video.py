@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from imagen_video.atomic import atomic_write
 from imagen_video.errors import UserError
 
 SUFFIXES = (".mp4", ".gif")
@@ -105,13 +106,6 @@ def _write_gif(path: Path, frames: np.ndarray, fps: Fraction) -> None:
     )
 
 
-def _umask() -> int:
-    """The process umask (mkstemp makes 0600 files; the final file gets the usual permissions)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_video(path: str | Path, video: np.ndarray | torch.Tensor, fps: float) -> Path:
     """Write uint8 [T, H, W, C] to .mp4 / .gif by suffix, atomically (temp file in the folder, rename)."""
     path = check_video_path(path)
@@ -119,19 +113,9 @@ def write_video(path: str | Path, video: np.ndarray | torch.Tensor, fps: float) 
     rate = _fps_fraction(fps)
     writer = _write_mp4 if path.suffix.lower() == ".mp4" else _write_gif
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as err:
-        raise UserError(f"{path}: cannot write here ({err.strerror}); choose another path") from None
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        writer(tmp, frames, rate)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: writer(tmp, frames, rate))
     except (OSError, av.FFmpegError) as err:
         raise UserError(f"{path}: cannot write the video ({err}); choose another path") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -8,8 +8,6 @@ Writes are atomic (temp file + rename), so several processes (DDP ranks) may sha
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from imagen_video.atomic import atomic_write
 from imagen_video.text.encoder import TextEncoder, check_prompts
 
 
@@ -61,15 +60,8 @@ class EmbeddingCache:
 
     def _store(self, prompt: str, row: torch.Tensor) -> None:
         """Write [L, D] atomically: a temp file in the same folder, then os.replace."""
-        path = self.path(prompt)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            save_file({"emb": row.to(self.dtype).contiguous().cpu()}, tmp, metadata={"prompt": prompt})
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        row = row.to(self.dtype).contiguous().cpu()
+        atomic_write(self.path(prompt), lambda tmp: save_file({"emb": row}, tmp, metadata={"prompt": prompt}))
 
     def encode(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """prompts -> (emb float32 [B, L, D], mask bool [B, L]); misses are encoded as one batch, stored."""
