@@ -12,7 +12,7 @@ from tiny_clip import write_tiny_clip
 
 from imagen_video.cli import main
 from imagen_video.errors import UserError
-from imagen_video.eval.cli import load_prompts, parse_cascade_spec
+from imagen_video.eval.cli import evaluate, load_prompts, parse_cascade_spec
 from imagen_video.eval.table import COLUMNS, EvalRow, markdown_table, results_json
 
 TINY_YAML = Path(__file__).resolve().parents[2] / "configs" / "tiny.yaml"
@@ -68,9 +68,9 @@ def test_cascade_specs_and_prompt_sources(tmp_path):
         parse_cascade_spec("=tiny")
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a red circle moving left\n\n  a blue square  \n")
-    assert load_prompts(str(prompts), None, 0) == ["a red circle moving left", "a blue square"]
-    assert load_prompts(str(prompts), 1, 0) == ["a red circle moving left"]
-    assert len(load_prompts("shapes:heldout", 5, 0)) == 5
+    assert load_prompts(str(prompts), None, 0)[0] == ["a red circle moving left", "a blue square"]
+    assert load_prompts(str(prompts), 1, 0)[0] == ["a red circle moving left"]
+    assert len(load_prompts("shapes:heldout", 5, 0)[0]) == 5
     assert load_prompts("shapes:heldout", 5, 0) == load_prompts("shapes:heldout", 5, 0)
     for bad, message in [("shapes:nope", "unknown split"), (str(tmp_path / "missing.txt"), "no such file")]:
         with pytest.raises(UserError, match=message):
@@ -88,6 +88,7 @@ def test_cascade_specs_and_prompt_sources(tmp_path):
         (["--clip", "/nonexistent/clip"], "not a CLIP directory"),
         (["--prompts", __file__, "--ground-truth"], "needs shapes prompts"),
         (["--device", "toaster"], "--device 'toaster' not understood"),
+        (["--prompts", "builtin:nope"], "no such packaged prompt set"),
     ],
 )
 def test_bad_inputs_exit_2_with_a_message(args, message, capsys):
@@ -147,6 +148,38 @@ def test_method_rows_and_free_text_prompts(tmp_path, capsys, clip_dir, tmp_path_
     # same config, random init under a fixed seed, same noise seeds: identical videos, identical scores
     same = ("clip_score", "clip_r_precision", "steps", "guidance")
     assert [rows[0][k] for k in same] == [rows[1][k] for k in same]
+
+
+def test_annotated_prompts_get_judge_columns(tmp_path, tiny_head_yaml):
+    """evaluate() on paraphrases parse_caption cannot read: the file's attributes give the judge columns,
+    and --ground-truth renders them."""
+    path = tmp_path / "p.jsonl"
+    lines = [
+        {"prompt": "a ruby orb heading west", "color": "red", "shape": "circle", "motion": "left"},
+        {"prompt": "a navy cube, stationary", "color": "blue", "shape": "square", "motion": "still"},
+        {"prompt": "a jade pyramid", "color": "green", "shape": "triangle"},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    prompts, attributes = load_prompts(str(path), None, 0)
+    cascade = [("original", str(tiny_head_yaml))]  # 8 frames of 16x16, where the judge reads shapes
+    kwargs = dict(steps=1, random_init=True, num_distractors=2, ground_truth=True)
+    rows, notes = evaluate(cascade, prompts, ["none"], attributes=attributes, **kwargs)
+    assert [r.method for r in rows] == ["original", "ground truth"] and notes == []
+    for row in rows:
+        assert all(0 <= getattr(row, f"judge_{k}") <= 100 for k in ("colour", "shape", "r_precision"))
+    assert rows[1].judge_colour == rows[1].judge_shape == rows[1].judge_motion == 100.0
+    with pytest.raises(UserError, match="needs shapes prompts"):  # the bare strings do not parse
+        evaluate(cascade, prompts, ["none"], **kwargs)
+
+
+def test_eval_cli_on_builtin_paraphrases(tmp_path, tiny_head_yaml):
+    argv = ["eval", "--cascade", str(tiny_head_yaml), "--random-init", "--prompts", "builtin:paraphrases"]
+    argv += ["--num", "2", "--steps", "1", "--guidance", "none", "--ground-truth"]
+    assert main([*argv, "--out", str(tmp_path / "r.json")]) == 0
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["settings"]["prompts"] == "builtin:paraphrases" and data["settings"]["num_prompts"] == 2
+    assert [r["judge_colour"] is not None for r in data["rows"]] == [True, True]
+    assert data["rows"][1]["judge_colour"] == 100.0
 
 
 @pytest.mark.slow

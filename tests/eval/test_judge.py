@@ -8,9 +8,18 @@ import numpy as np
 import pytest
 import torch
 
-from imagen_video.data.shapes import COLORS, MOTIONS, ShapesDataset, parse_caption, shapes_prompts
+from imagen_video.data.shapes import (
+    COLORS,
+    MOTIONS,
+    ShapesDataset,
+    parse_caption,
+    render,
+    scene_attributes,
+    shapes_prompts,
+)
 from imagen_video.errors import UserError
 from imagen_video.eval.judge import detect_objects, judge_r_precision, judge_video, judge_videos
+from imagen_video.eval.prompt_sets import load_prompts
 
 H = W = 32
 
@@ -64,6 +73,27 @@ def test_judge_r_precision_separates_truth_from_noise(ground_truth):
     noise = [rng.integers(0, 256, (16, H, W, 3), dtype=np.uint8) for _ in range(50)]
     chance = judge_r_precision(noise, captions, 99, torch.Generator().manual_seed(0), distractor_pool=pool)
     assert truth >= 95 and chance <= 10, (truth, chance)
+
+
+def test_paraphrases_are_judged_by_their_annotated_attributes():
+    """builtin:paraphrases rendered as ShapesDataset scenes: right for the annotations, wrong for another
+    colour; their prompt strings alone are not readable (parse_caption does not know their words)."""
+    prompts, truth = load_prompts("builtin:paraphrases", None, 0)
+    rng = np.random.default_rng(3)
+    videos = [
+        render(scene_attributes(rng, a["color"], a["shape"], a["motion"], 16, H, W, 8.0), 16, H, W)
+        for a in truth
+    ]
+    assert judge_videos(videos, truth) == {"colour": 1.0, "shape": 1.0, "motion": 1.0}
+    assert judge_r_precision(videos, truth, 99, torch.Generator().manual_seed(0)) == 100.0
+    names = list(COLORS)
+    swapped = [{**a, "color": names[(names.index(a["color"]) + 1) % len(names)]} for a in truth]
+    assert judge_videos(videos, swapped)["colour"] == 0.0
+    assert judge_r_precision(videos, swapped, 99, torch.Generator().manual_seed(0)) < 50.0
+    bare = [{k: a[k] for k in ("color", "shape")} for a in truth]  # no motion: not judged
+    assert judge_videos(videos, bare)["motion"] != judge_videos(videos, bare)["motion"]  # NaN
+    with pytest.raises(UserError, match="colour and a shape"):
+        judge_videos(videos, prompts)
 
 
 # ---- hand-made videos, drawn with numpy (no antialiasing, independent of the dataset's renderer) ----

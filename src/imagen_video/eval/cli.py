@@ -4,6 +4,9 @@ print the paper-style table (Table 1) as markdown; the same rows go to a JSON fi
     imagen-video eval --cascade tiny --prompts shapes:heldout --guidance constant:6 oscillate:15,1 \\
         [--clip DIR] [--steps N] [--num N] [--seed S] [--out results.json]
 
+--prompts also takes builtin:paraphrases (hand-written paraphrases with their attributes), an annotated
+JSON Lines file or a plain text file: see eval/prompt_sets.py for the formats.
+
 Several cascades compare side by side as rows: `--cascade original=tiny "fully distilled=tiny-distilled"`.
 Every row uses the same prompts and seeds; seconds per video are timed in this run, after one untimed
 warm-up video per cascade (model loading and first-call costs excluded).
@@ -21,15 +24,13 @@ import torch
 from tqdm.auto import tqdm
 
 from imagen_video.errors import UserError
+from imagen_video.eval.prompt_sets import caption_attributes, load_prompts
 from imagen_video.eval.table import EvalRow, markdown_table, results_json, write_json
 
 if TYPE_CHECKING:
     from imagen_video.cascade import Cascade
 
-SHAPES_PREFIX = "shapes:"
-SHAPES_SPLITS = ("heldout", "train", "all")
 DEFAULT_GUIDANCE = ("constant:6", "oscillate:15,1")
-DEFAULT_SHAPES_NUM = 100
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,8 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--prompts",
         default="shapes:heldout",
-        help="a text file with one prompt per line, or shapes:heldout | shapes:train | shapes:all "
-        "(ShapesDataset captions, which the judge can score)",
+        help="shapes:heldout | shapes:train | shapes:all (ShapesDataset captions), builtin:paraphrases (50 "
+        'hand-written paraphrases), an annotated FILE.jsonl (one {"prompt", "color", "shape", '
+        '"motion"} object per line) or a text FILE (one prompt per line); the judge scores prompts whose '
+        "attributes are known: shapes:, builtin:, .jsonl and text lines parse_caption reads",
     )
     parser.add_argument(
         "--guidance",
@@ -60,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--steps", type=int, help="sampling steps for every stage (default: each stage's own)"
     )
     parser.add_argument(
-        "--num", type=int, help="number of prompts (default: all lines of FILE, 100 for shapes:)"
+        "--num", type=int, help="number of prompts (default: all of a file or builtin:, 100 for shapes:)"
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the prompts, the noise and the distractors"
@@ -94,40 +97,6 @@ def parse_cascade_spec(spec: str) -> tuple[str, str]:
     return label.strip(), target.strip()
 
 
-def load_prompts(source: str, num: int | None, seed: int) -> list[str]:
-    """--prompts: ShapesDataset captions of a split, or the non-blank lines of a text file."""
-    if num is not None and num < 1:
-        raise UserError(f"--num must be >= 1, got {num}")
-    if source.startswith(SHAPES_PREFIX):
-        split = source[len(SHAPES_PREFIX) :]
-        if split not in SHAPES_SPLITS:
-            raise UserError(
-                f"--prompts {source!r}: unknown split; use one of shapes:{', shapes:'.join(SHAPES_SPLITS)}"
-            )
-        from imagen_video.data.shapes import shapes_prompts
-
-        return shapes_prompts(split, num or DEFAULT_SHAPES_NUM, seed)
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise UserError(
-            f"--prompts {source!r}: no such file; give a text file (one prompt per line) or shapes:heldout"
-        )
-    try:
-        prompts = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError(f"--prompts {source!r}: cannot read it as UTF-8 text ({err})") from None
-    if not prompts:
-        raise UserError(f"--prompts {source!r}: the file has no prompts (one prompt per non-blank line)")
-    return prompts[:num] if num else prompts
-
-
-def judge_readable(prompts: list[str]) -> bool:
-    """True when every prompt is a ShapesDataset caption the judge can parse."""
-    from imagen_video.data.shapes import parse_caption
-
-    return all(parse_caption(p) is not None for p in prompts)
-
-
 def steps_label(cascade, steps: int | None) -> str:
     """Sampling steps per stage, e.g. "base:16 tsr1:8 ssr1:8" (the paper's base steps / SR steps)."""
     return " ".join(f"{s.name}:{steps or s.steps}" for s in cascade.stages)
@@ -146,31 +115,30 @@ def generate_timed(cascade, prompts, guidance, steps, seed, batch_size, bar) -> 
     return np.concatenate(chunks), seconds / len(prompts)
 
 
-def score(videos, prompts, scorer, judge: bool, num_distractors: int, seed: int) -> dict:
-    """CLIP columns (with a scorer) and judge columns (for judge-readable prompts), percentages."""
+def score(videos, prompts, attributes, scorer, num_distractors: int, seed: int) -> dict:
+    """CLIP columns (with a scorer) and judge columns (when every prompt has attributes), percentages."""
     out = {}
     if scorer is not None:
         clip = scorer.scores(videos, prompts, num_distractors, torch.Generator().manual_seed(seed))
         out.update(clip_score=clip["clip_score"], clip_r_precision=clip["clip_r_precision"])
-    if judge:
+    if all(a is not None for a in attributes):
         from imagen_video.eval.judge import judge_r_precision, judge_videos
 
-        accuracy = judge_videos(videos, prompts)
+        accuracy = judge_videos(videos, attributes)
         out.update({f"judge_{k}": 100.0 * accuracy[k] for k in ("colour", "shape", "motion")})
         out["judge_r_precision"] = judge_r_precision(
-            videos, prompts, num_distractors, generator=torch.Generator().manual_seed(seed)
+            videos, attributes, num_distractors, generator=torch.Generator().manual_seed(seed)
         )
     return out
 
 
-def ground_truth_videos(prompts: list[str], stage, seed: int) -> np.ndarray:
-    """Render each prompt's scene with ShapesDataset at the final stage's frames, size and fps."""
-    from imagen_video.data.shapes import NONE, parse_caption, render, scene_attributes
+def ground_truth_videos(attributes: list[dict], stage, seed: int) -> np.ndarray:
+    """Render each prompt's scene (its attributes) with ShapesDataset at the final stage's size and fps."""
+    from imagen_video.data.shapes import NONE, render, scene_attributes
 
     rng = np.random.default_rng(seed)
     videos = []
-    for prompt in prompts:
-        a = parse_caption(prompt)
+    for a in attributes:
         motion = a["motion"] if a["motion"] != NONE else "still"  # a caption naming no motion: a still scene
         second = (a["color2"], a["shape2"]) if a["count"] == 2 else None
         scene = scene_attributes(
@@ -178,6 +146,22 @@ def ground_truth_videos(prompts: list[str], stage, seed: int) -> np.ndarray:
         )
         videos.append(render(scene, stage.frames, stage.height, stage.width))
     return np.stack(videos)
+
+
+def judge_notes(attributes: list[dict | None], ground_truth: bool) -> list[str]:
+    """The table's note when some prompts have no attributes (no judge columns); --ground-truth needs them."""
+    missing = sum(a is None for a in attributes)
+    if not missing:
+        return []
+    if ground_truth:
+        raise UserError(
+            "--ground-truth renders ShapesDataset scenes; it needs shapes prompts (shapes:heldout) or "
+            f"annotated ones (builtin:paraphrases, a .jsonl file); {missing} prompts have no attributes"
+        )
+    return [
+        "judge columns need ShapesDataset prompts (see data/shapes.py) or annotated ones (a .jsonl file); "
+        f"{missing} of {len(attributes)} prompts do not parse"
+    ]
 
 
 def evaluate(
@@ -192,23 +176,19 @@ def evaluate(
     ground_truth: bool = False,
     random_init: bool = False,
     device: str | torch.device = "cpu",
+    attributes: list[dict | None] | None = None,
 ) -> tuple[list[EvalRow], list[str]]:
     """One row per (cascade, guidance), plus the ground-truth row if asked -> (rows, notes). A cascade is
-    given as (label, packaged name | folder | YAML) or (label, Cascade object)."""
+    given as (label, packaged name | folder | YAML) or (label, Cascade object); attributes (one per prompt,
+    None: unknown) default to parse_caption of each prompt."""
     from imagen_video.cascade import Cascade, parse_guidance
 
     for spec in guidances:
         parse_guidance(spec)  # a bad spec fails before any generation
-    judge = judge_readable(prompts)
-    if ground_truth and not judge:
-        raise UserError(
-            "--ground-truth renders ShapesDataset scenes; it needs shapes prompts (shapes:heldout)"
-        )
-    notes = []
-    if not judge:
-        notes.append(
-            "judge columns need ShapesDataset prompts (see data/shapes.py); these prompts do not parse"
-        )
+    attributes = caption_attributes(prompts) if attributes is None else list(attributes)
+    if len(attributes) != len(prompts):
+        raise ValueError(f"{len(attributes)} attributes for {len(prompts)} prompts")
+    notes = judge_notes(attributes, ground_truth)
     distinct = len(set(prompts))
     if min(num_distractors, distinct - 1) < num_distractors:
         notes.append(
@@ -226,7 +206,7 @@ def evaluate(
         for guidance in guidances:
             bar.set_postfix_str(f"{label} {guidance}")
             videos, seconds = generate_timed(cascade, prompts, guidance, steps, seed, batch_size, bar)
-            metrics = score(videos, prompts, scorer, judge, num_distractors, seed)
+            metrics = score(videos, prompts, attributes, scorer, num_distractors, seed)
             rows.append(
                 EvalRow(
                     label,
@@ -239,9 +219,8 @@ def evaluate(
             )
     bar.close()
     if ground_truth:
-        metrics = score(
-            ground_truth_videos(prompts, final_stage, seed), prompts, scorer, True, num_distractors, seed
-        )
+        videos = ground_truth_videos(attributes, final_stage, seed)
+        metrics = score(videos, prompts, attributes, scorer, num_distractors, seed)
         rows.append(EvalRow("ground truth", "–", "–", len(prompts), **metrics))
     return rows, notes
 
@@ -258,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(
             f"--cascade labels must differ, got {labels}; name them, e.g. original=tiny fast=other"
         )
-    prompts = load_prompts(args.prompts, args.num, args.seed)
+    prompts, attributes = load_prompts(args.prompts, args.num, args.seed)
     try:
         device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     except RuntimeError:
@@ -280,6 +259,7 @@ def run(args: argparse.Namespace) -> int:
         ground_truth=args.ground_truth,
         random_init=args.random_init,
         device=device,
+        attributes=attributes,
     )
     if args.random_init:
         notes.append("--random-init: the U-Nets were random (fixed seed), so this is a smoke test")

@@ -310,13 +310,18 @@ def _match(objects: list[DetectedObject], attributes: dict) -> dict:
 def judge_video(video, attributes: dict) -> dict:
     """dict(colour=bool, shape=bool, motion=bool): a uint8 video [T, H, W, 3] against a prompt's attributes.
 
-    attributes: ShapesDataset attributes or parse_caption(prompt). motion is None when the prompt names none.
+    attributes: ShapesDataset attributes or parse_caption(prompt); a missing motion, or motion "none", is not
+    judged (None), a missing second object means one object.
     """
-    return _match(detect_objects(video, attributes.get("count", 1)), attributes)
+    attributes = _parse(attributes)
+    return _match(detect_objects(video, attributes["count"]), attributes)
 
 
-def judge_videos(videos, prompts: list[str]) -> dict:
-    """Accuracy in [0, 1] of colour, shape and motion over videos [B, T, H, W, 3] and their prompts."""
+def judge_videos(videos, prompts: list[str | dict]) -> dict:
+    """Accuracy in [0, 1] of colour, shape and motion over videos [B, T, H, W, 3] and their prompts.
+
+    Each prompt is a ShapesDataset caption (read with parse_caption) or its attributes dict.
+    """
     totals = {"colour": [], "shape": [], "motion": []}
     for video, prompt in zip(videos, prompts, strict=True):
         attributes = _parse(prompt)
@@ -326,8 +331,11 @@ def judge_videos(videos, prompts: list[str]) -> dict:
     return {key: float(np.mean(v)) if v else float("nan") for key, v in totals.items()}
 
 
-def _parse(prompt: str) -> dict:
-    """parse_caption, or a UserError naming the prompt the judge cannot read."""
+def _parse(prompt: str | dict) -> dict:
+    """Attributes of a prompt: an attributes dict completed with defaults, parse_caption of a caption, or a
+    UserError naming the prompt the judge cannot read."""
+    if isinstance(prompt, dict):
+        return {"motion": NONE, "count": 1, "color2": NONE, "shape2": NONE, **prompt}
     attributes = parse_caption(prompt)
     if attributes is None:
         raise UserError(f"the judge needs ShapesDataset prompts naming a colour and a shape; got {prompt!r}")
@@ -346,13 +354,15 @@ def _score(objects: list[DetectedObject], attributes: dict) -> int:
 
 def judge_r_precision(
     videos,
-    captions: list[str],
+    captions: list[str | dict],
     num_distractors: int = 99,
     generator: torch.Generator | None = None,
-    distractor_pool: list[str] | None = None,
+    distractor_pool: list[str | dict] | None = None,
 ) -> float:
     """Judge R-precision x100: top-1 rate of each video's caption among itself + num_distractors others,
     ranked by how many of (colour, shape, motion) the video matches.
+
+    Captions and the pool hold ShapesDataset captions (read with parse_caption) or attributes dicts.
 
     Distractors are drawn without replacement from distractor_pool (default: the other captions), leaving out
     captions with the true one's (colour, shape, motion) (paraphrases are not wrong answers); if fewer remain,
