@@ -70,8 +70,11 @@ def test_generate_tiny_yaml_end_to_end(capsys, tmp_path):
 
 def test_generate_folder_with_stages_and_several_videos(capsys, tmp_path, micro_folder):
     options = f"--cascade {micro_folder} --num-videos 2 --save-stages {tmp_path / 'stages'} --quiet --seed 3"
-    code, stdout, err = generate(capsys, "a blue square", "-o", tmp_path / "v.gif", *options.split())
+    code, stdout, err = generate(
+        capsys, "a blue square", "-o", tmp_path / "v.gif", *options.split(), "--threads", 2
+    )
     assert code == 0, err
+    assert torch.get_num_threads() == 2  # --threads set torch's intra-op threads (the fixture had set 1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stages", "v_0.gif", "v_1.gif"]
     names = sorted(p.name for p in (tmp_path / "stages").iterdir())
     assert names == [
@@ -136,6 +139,7 @@ def test_wrong_shaped_weight_file(capsys, tmp_path, micro_folder):
         (["a red circle", "-o", "{tmp}/v.avi"], ["unknown video suffix '.avi'"]),
         (["a red circle", "-o", "{tmp}/v.mp4", "--guidance", "loud"], ["guidance 'loud' not understood"]),
         (["a red circle", "-o", "{tmp}/v.mp4", "--num-videos", "0"], ["--num-videos must be >= 1"]),
+        (["a red circle", "-o", "{tmp}/v.mp4", "--threads", "0"], ["--threads must be >= 1"]),
         (["a red circle", "-o", "{tmp}/v.mp4", "--cascade", "nope"], ["no cascade 'nope'"]),
     ],
 )

@@ -85,6 +85,7 @@ def test_cascade_specs_and_prompt_sources(tmp_path):
         (["--cascade", "=configs/tiny.yaml"], "LABEL=CASCADE"),
         (["--cascade", "a=configs/tiny.yaml", "a=configs/tiny.yaml"], "labels must differ"),
         (["--num", "0"], "--num must be >= 1"),
+        (["--threads", "0"], "--threads must be >= 1"),
         (["--clip", "/nonexistent/clip"], "not a CLIP directory"),
         (["--prompts", __file__, "--ground-truth"], "needs shapes prompts"),
         (["--device", "toaster"], "--device 'toaster' not understood"),

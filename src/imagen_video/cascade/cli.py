@@ -41,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for torch (default: torch's choice; 1 is fastest while other work shares the CPU)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -100,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--num-videos must be >= 1, got {args.num_videos}")
     if args.seed < 0:
         raise UserError(f"--seed must be >= 0, got {args.seed}")
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads must be >= 1, got {args.threads}")
     if args.guidance is not None:
         parse_guidance(args.guidance)
     outputs = _output_paths(Path(args.output), args.num_videos)
@@ -109,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
     if stages_dir is not None:
         _check_stages_dir(stages_dir)
     device = _device(args.device)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     cascade = _load(args.cascade).to(device)
     cascade.sampling_plan(args.steps, args.guidance)
 

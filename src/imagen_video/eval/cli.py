@@ -82,6 +82,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="ignore weight files: random U-Nets, fixed seed (a pipeline smoke test, not a measurement)",
     )
+    parser.add_argument(
+        "--threads", type=int, help="CPU threads for torch (default: torch's choice; 1 on a shared CPU)"
+    )
     parser.add_argument("--device", help="where to generate and score (default: cuda if available, else cpu)")
     parser.add_argument("--out", default="eval_results.json", help="JSON file for the rows and settings")
 
@@ -229,8 +232,11 @@ def run(args: argparse.Namespace) -> int:
     for name in ("batch_size", "num_distractors"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.steps is not None and args.steps < 1:
-        raise UserError(f"--steps must be >= 1, got {args.steps}")
+    for name in ("steps", "threads"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise UserError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     cascades = [parse_cascade_spec(s) for s in args.cascade]
     labels = [label for label, _ in cascades]
     if len(set(labels)) != len(labels):
