@@ -105,6 +105,10 @@ class DistillTask(StageTask):
         self.w_min, self.w_max = w_min, w_max
         self.teacher: VideoUNet | None = None
 
+    def initial_model(self) -> None:
+        """No U-Net until set_teacher: the student starts as a copy of the teacher (a random one is waste)."""
+        return None
+
     def batches(self, start_step: int, micro_batch: int) -> Iterator[dict]:
         """The stage's micro-batches, each example (step, j) with w ~ U[w_min, w_max] seeded by
         (seed, step, j, 1): independent of its other draws and of the number of processes."""
@@ -122,6 +126,7 @@ class DistillTask(StageTask):
         """Freeze `teacher` on the device and start a student of `stage` from it (previews sample `stage`)."""
         self.teacher = teacher.to(self.ctx.device).eval().requires_grad_(False)
         self.stage = stage
+        torch.manual_seed(self.config.seed)  # the new guidance-embedding layers: same init on every run
         self.model = student_unet(self.teacher, stage.unet)
 
     def prepare(self, batch: dict) -> tuple[Tensor, Tensor, Tensor, Conditioning]:

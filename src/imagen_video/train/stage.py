@@ -40,8 +40,7 @@ class StageTask:
             build_text_encoder(config.text.encoder, config.text.max_length, config.text.cache)
         )
         self.stage = build_stage(config, self.text.dim)
-        torch.manual_seed(config.seed)
-        self.model = VideoUNet(self.stage.unet)
+        self.model = self.initial_model()
         in_workers = config.text.in_workers and config.data.num_workers > 0
         self.make = ExampleMaker(config, self.stage, self.text if in_workers else None)
         # an all-image micro-batch skips the temporal layers: DDP must expect parameters without gradients
@@ -51,6 +50,11 @@ class StageTask:
         if config.data.image_fraction > 0 and config.data.source == "shapes":
             self.images = build_source(config, self.stage, ctx, images=True)
         self._preview_unet: VideoUNet | None = None
+
+    def initial_model(self) -> VideoUNet | None:
+        """The U-Net training starts from: the stage's U-Net, randomly initialised under config.seed."""
+        torch.manual_seed(self.config.seed)
+        return VideoUNet(self.stage.unet)
 
     def batches(self, start_step: int, micro_batch: int) -> Iterator[dict]:
         """This process's micro-batches in step order, from `start_step` on."""
