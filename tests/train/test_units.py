@@ -10,9 +10,9 @@ from torch import nn
 
 from imagen_video.config import dataclass_from_dict
 from imagen_video.errors import UserError
-from imagen_video.train.config import TrainConfig, build_stage, load_train_config
+from imagen_video.train.config import OptimSpec, TrainConfig, build_stage, load_train_config
 from imagen_video.train.ema import EMA, ema_decay_at
-from imagen_video.train.loop import autocast, warmup_factor
+from imagen_video.train.loop import autocast, decay_factor, lr_factor, warmup_factor
 from imagen_video.train.metrics import MetricsLogger, read_metrics
 from imagen_video.train.order import DataOrder, is_image_position, micro_positions, sample_seed
 from imagen_video.train.text import HashTextEncoder, TextConditioner
@@ -73,6 +73,19 @@ def test_ema_warmup_and_lr_warmup():
     assert ema_decay_at(10_000, 0.999, True) == 0.999 and ema_decay_at(0, 0.999, False) == 0.999
     assert [warmup_factor(s, 4) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
     assert warmup_factor(0, 0) == 1.0
+
+
+def test_cosine_lr_decay():
+    """1 up to decay_start, half-way at the middle, final_lr_ratio from decay_end on."""
+    assert [decay_factor(s, 10, 20, 0.1) for s in (0, 10, 15, 20, 25)] == pytest.approx(
+        [1, 1, 0.55, 0.1, 0.1]
+    )
+    assert decay_factor(12, 10, 20, 0.0) == pytest.approx(0.5 * (1 + math.cos(0.2 * math.pi)))
+    assert decay_factor(1000, 0, 0, 0.1) == 1.0  # decay_end 0: constant
+    optim = OptimSpec(lr=1.0, warmup_steps=4, decay_start=4, decay_end=8, final_lr_ratio=0.5)
+    assert [lr_factor(s, optim) for s in (0, 3, 6, 8, 9)] == pytest.approx([0.25, 1.0, 0.75, 0.5, 0.5])
+    with pytest.raises(UserError, match="decay_end must be 0"):
+        OptimSpec(decay_start=10, decay_end=5)
 
 
 @pytest.mark.filterwarnings("ignore:CUDA is not available")

@@ -126,7 +126,8 @@ class TextSpec:
 
 @dataclass(frozen=True)
 class OptimSpec:
-    """AdamW with linear warmup to `lr` then constant, and global-norm gradient clipping (0: off)."""
+    """AdamW with linear warmup to `lr`, constant, then (if decay_end > decay_start) a cosine decay to
+    lr * final_lr_ratio over steps [decay_start, decay_end]; global-norm gradient clipping (0: off)."""
 
     lr: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.99)
@@ -134,11 +135,23 @@ class OptimSpec:
     weight_decay: float = 0.0
     warmup_steps: int = 500
     grad_clip: float = 1.0
+    decay_start: int = 0
+    decay_end: int = 0
+    final_lr_ratio: float = 0.1
 
     def __post_init__(self):
         _positive("optim", lr=self.lr)
         _check(
             self.warmup_steps >= 0 and self.grad_clip >= 0, "optim.warmup_steps and grad_clip must be >= 0"
+        )
+        _check(
+            self.decay_start >= 0 and (self.decay_end == 0 or self.decay_end > self.decay_start),
+            f"optim.decay_end must be 0 (no decay) or > decay_start >= 0, "
+            f"got decay_start {self.decay_start}, decay_end {self.decay_end}",
+        )
+        _check(
+            0.0 <= self.final_lr_ratio <= 1.0,
+            f"optim.final_lr_ratio must be in [0, 1], got {self.final_lr_ratio}",
         )
 
 

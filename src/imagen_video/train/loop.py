@@ -78,6 +78,21 @@ def warmup_factor(step: int, warmup_steps: int) -> float:
     return min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
 
 
+def decay_factor(step: int, start: int, end: int, final_ratio: float) -> float:
+    """Cosine decay: 1 before `start`, r + (1 - r) (1 + cos(pi (step - start) / (end - start))) / 2 on
+    [start, end], r = final_ratio after `end`; 1 everywhere when end <= start (no decay)."""
+    if end <= start or step <= start:
+        return 1.0
+    progress = min(1.0, (step - start) / (end - start))
+    return final_ratio + (1.0 - final_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def lr_factor(step: int, optim: OptimSpec) -> float:
+    """The lr multiplier at optimizer step `step`: warmup times decay."""
+    decay = decay_factor(step, optim.decay_start, optim.decay_end, optim.final_lr_ratio)
+    return warmup_factor(step, optim.warmup_steps) * decay
+
+
 def check_finite(step: int, loss: float, grad_norm: float, saved: Path | None, lr: float) -> None:
     """Raise TrainingDiverged (naming the step and the kept checkpoint) if loss or grad norm is NaN/inf."""
     if math.isfinite(loss) and math.isfinite(grad_norm):
@@ -135,7 +150,7 @@ def run_loop(
     optimizer = torch.optim.AdamW(
         params, lr=optim.lr, betas=optim.betas, eps=optim.eps, weight_decay=optim.weight_decay
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_factor(s, optim.warmup_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, optim))
     full = StateDictOptions(full_state_dict=True, cpu_offload=True)
 
     step = 0
