@@ -140,6 +140,7 @@ def test_wrong_shaped_weight_file(capsys, tmp_path, micro_folder):
         (["a red circle", "-o", "{tmp}/v.mp4", "--guidance", "loud"], ["guidance 'loud' not understood"]),
         (["a red circle", "-o", "{tmp}/v.mp4", "--num-videos", "0"], ["--num-videos must be >= 1"]),
         (["a red circle", "-o", "{tmp}/v.mp4", "--threads", "0"], ["--threads must be >= 1"]),
+        (["a red circle", "-o", "{tmp}/v.mp4", "--steps", "bass=2"], ["unknown stage 'bass'"]),
         (["a red circle", "-o", "{tmp}/v.mp4", "--cascade", "nope"], ["no cascade 'nope'"]),
     ],
 )

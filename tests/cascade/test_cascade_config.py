@@ -3,7 +3,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from imagen_video.cascade import Cascade, cascade_config_from_dict, parse_guidance, resolve_cascade
+from imagen_video.cascade import (
+    Cascade,
+    cascade_config_from_dict,
+    parse_guidance,
+    parse_steps,
+    resolve_cascade,
+)
 from imagen_video.cascade.config import cascade_config_to_dict
 from imagen_video.diffusion import ConstantGuidance, OscillatingGuidance
 from imagen_video.errors import UserError
@@ -81,6 +87,18 @@ def test_parse_guidance_specs():
     for bad in ("oscillate:1", "constant:", "-1", "nan", "inf"):
         with pytest.raises(UserError, match="guidance"):
             parse_guidance(bad)
+
+
+def test_parse_steps_specs():
+    assert parse_steps(None) is None and parse_steps("64") == parse_steps(64) == 64
+    assert parse_steps("base=256, ssr1=8") == {"base": 256, "ssr1": 8}
+    for bad, message in [
+        ("0", "must be >= 1, got 0"),
+        ("x", "not understood"),
+        ("base=0", "for stage 'base'"),
+    ]:
+        with pytest.raises(UserError, match=message):
+            parse_steps(bad)
 
 
 def test_load_paths_and_names(tmp_path):

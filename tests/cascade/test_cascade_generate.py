@@ -7,6 +7,7 @@ import torch
 
 from imagen_video.cascade import Cascade, StageDenoiser
 from imagen_video.diffusion import ConstantGuidance, OscillatingGuidance
+from imagen_video.errors import UserError
 from imagen_video.io import read_video, write_video
 from imagen_video.models import presets
 
@@ -93,6 +94,17 @@ def test_oscillating_guidance_only_up_to_first_two_sr_stages(tiny_cascade):
     assert {n for _, n, _ in plan} == {4}
     assert all(g == ConstantGuidance(6.0) for _, _, g in tiny_cascade.sampling_plan())
     assert all(g is None for _, _, g in tiny_cascade.sampling_plan(guidance="none"))
+
+
+def test_per_stage_step_counts(tiny_cascade):
+    """{stage: N} overrides only the named stages; unknown names and bad counts are refused up front."""
+    plan = tiny_cascade.sampling_plan(steps={"base": 3, "ssr3": 2})
+    expected = {s.name: s.steps for s in tiny_cascade.stages} | {"base": 3, "ssr3": 2}
+    assert {stage.name: n for stage, n, _ in plan} == expected
+    with pytest.raises(UserError, match="unknown stage 'nope'; the stages are: base, tsr1"):
+        tiny_cascade.sampling_plan(steps={"nope": 2})
+    with pytest.raises(UserError, match="integer >= 1"):
+        tiny_cascade.sampling_plan(steps={"base": 0})
 
 
 def test_describe_lists_every_stage(tiny_cascade):

@@ -29,6 +29,7 @@ from imagen_video.cascade.stage import (
     Guidance,
     Stage,
     StageDenoiser,
+    StepCounts,
     high_resolution_guidance,
     parse_guidance,
 )
@@ -191,27 +192,40 @@ class Cascade:
     # ---- sampling -----------------------------------------------------------------------------------
 
     def sampling_plan(
-        self, steps: int | None = None, guidance: str | float | None = None
+        self, steps: StepCounts | None = None, guidance: str | float | None = None
     ) -> list[tuple[Stage, int, Guidance | None]]:
-        """(stage, steps, guidance schedule) per stage, validated before any work. `steps` / `guidance`
-        override every stage; oscillating guidance becomes its constant high weight after stage index 2."""
-        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-            raise UserError(f"steps must be an integer >= 1, got {steps!r}")
+        """(stage, steps, guidance schedule) per stage, validated before any work. `steps` (an int for every
+        stage, or {stage name: count}) and `guidance` override the stages' own; oscillating guidance becomes
+        its constant high weight after stage index 2."""
+        counts = self._step_counts(steps)
         override = parse_guidance(guidance) if guidance is not None else None
         plan = []
         for index, stage in enumerate(self.stages):
             schedule = override if guidance is not None else parse_guidance(stage.guidance)
             if index > LAST_OSCILLATING_STAGE:
                 schedule = high_resolution_guidance(schedule)
-            plan.append((stage, steps if steps is not None else stage.steps, schedule))
+            plan.append((stage, counts.get(stage.name, stage.steps), schedule))
         return plan
+
+    def _step_counts(self, steps: StepCounts | None) -> dict[str, int]:
+        """steps -> {stage name: count} of the stages it overrides; UserError on bad counts or names."""
+        if steps is None:
+            return {}
+        counts = steps if isinstance(steps, dict) else {stage.name: steps for stage in self.stages}
+        names = [stage.name for stage in self.stages]
+        for name, count in counts.items():
+            if name not in names:
+                raise UserError(f"steps for unknown stage {name!r}; the stages are: {', '.join(names)}")
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise UserError(f"steps must be an integer >= 1, got {count!r}")
+        return counts
 
     @torch.no_grad()
     def generate(
         self,
         prompts: str | Sequence[str],
         seed: int = 0,
-        steps: int | None = None,
+        steps: StepCounts | None = None,
         guidance: str | float | None = None,
         keep_stages: bool = False,
         progress: bool = True,

@@ -12,7 +12,7 @@ import torch
 
 from imagen_video.cascade.cascade import Cascade
 from imagen_video.cascade.registry import DEFAULT_NAME, resolve_cascade
-from imagen_video.cascade.stage import parse_guidance
+from imagen_video.cascade.stage import parse_guidance, parse_steps
 from imagen_video.errors import UserError
 from imagen_video.io import check_video_path, write_video
 from imagen_video.text import check_prompts
@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same video")
     parser.add_argument(
-        "--steps", type=int, help="sampling steps for every stage (default: each stage's own)"
+        "--steps",
+        help="sampling steps: N for all stages or per stage, e.g. base=256,ssr1=8 (default: the stages' own)",
     )
     parser.add_argument(
         "--guidance",
@@ -78,18 +79,15 @@ def _device(name: str) -> torch.device:
     return device
 
 
-def _load(spec: str | None) -> Cascade:
-    """The cascade to sample: packaged default, name, folder, or YAML config (random weights)."""
+def _load(spec: str | None) -> tuple[Cascade, Path | None]:
+    """The cascade to sample (packaged default, name, folder, or YAML config) and, for a YAML config
+    (random weights), its path."""
     if spec is None:
-        return Cascade.default()
+        return Cascade.default(), None
     path = resolve_cascade(spec)
     if not path.is_file():
-        return Cascade.load(path)
-    cascade = Cascade.load(path, random_init=True)
-    print(
-        f"note: {path} is a config without weights: random U-Nets, the video will be noise", file=sys.stderr
-    )
-    return cascade
+        return Cascade.load(path), None
+    return Cascade.load(path, random_init=True), path
 
 
 def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -99,8 +97,7 @@ def _print_warning(message, category, filename, lineno, file=None, line=None) ->
 def run(args: argparse.Namespace) -> int:
     # validate every input before any work, so bad input never leaves a partial file behind
     prompts = check_prompts([args.prompt])
-    if args.steps is not None and args.steps < 1:
-        raise UserError(f"--steps must be >= 1, got {args.steps}")
+    steps = parse_steps(args.steps, "--steps")
     if args.num_videos < 1:
         raise UserError(f"--num-videos must be >= 1, got {args.num_videos}")
     if args.seed < 0:
@@ -118,8 +115,13 @@ def run(args: argparse.Namespace) -> int:
     device = _device(args.device)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    cascade = _load(args.cascade).to(device)
-    cascade.sampling_plan(args.steps, args.guidance)
+    cascade, random_config = _load(args.cascade)
+    cascade.to(device).sampling_plan(steps, args.guidance)
+    if random_config is not None:
+        print(
+            f"note: {random_config} is a config without weights: random U-Nets, the video will be noise",
+            file=sys.stderr,
+        )
 
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -127,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         result = cascade.generate(
             prompts,
             seed=args.seed,
-            steps=args.steps,
+            steps=steps,
             guidance=args.guidance,
             keep_stages=stages_dir is not None,
             progress=not args.quiet,

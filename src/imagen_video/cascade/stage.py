@@ -41,6 +41,31 @@ def parse_guidance(spec: str | float) -> Guidance | None:
     return ConstantGuidance(w) if w != 0 else None
 
 
+StepCounts = int | dict[str, int]
+
+
+def parse_steps(spec: str | int | None, flag: str = "steps") -> StepCounts | None:
+    """Sampling-steps spec -> None (each stage's own), N (every stage), or {stage name: N} from
+    "base=256,tsr=128" (stages not named keep their own); names are checked against a cascade later."""
+    if spec is None:
+        return None
+    text = str(spec).strip()
+    pairs = [p.partition("=") for p in text.split(",")] if "=" in text else [("", "", text)]
+    counts = {}
+    for name, _, value in pairs:
+        try:
+            count = int(value)
+        except ValueError:
+            raise UserError(
+                f"{flag} {spec!r} not understood; use a count like 64 or per stage like base=256,ssr1=8"
+            ) from None
+        if count < 1:
+            where = f" for stage {name.strip()!r}" if name else ""
+            raise UserError(f"{flag} must be >= 1, got {count}{where}")
+        counts[name.strip()] = count
+    return counts[""] if "" in counts else counts
+
+
 def high_resolution_guidance(guidance: Guidance | None) -> Guidance | None:
     """Oscillating guidance is for the base and the first two SR models only (SPEC §6); later stages get
     its constant high weight instead. Constant guidance passes through."""

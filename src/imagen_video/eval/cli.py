@@ -2,7 +2,7 @@
 print the paper-style table (Table 1) as markdown; the same rows go to a JSON file.
 
     imagen-video eval --cascade tiny --prompts shapes:heldout --guidance constant:6 oscillate:15,1 \\
-        [--clip DIR] [--steps N] [--num N] [--seed S] [--out results.json]
+        [--clip DIR] [--steps N|base=256,ssr1=8] [--num N] [--seed S] [--out results.json]
 
 --prompts also takes builtin:paraphrases (hand-written paraphrases with their attributes), an annotated
 JSON Lines file or a plain text file: see eval/prompt_sets.py for the formats.
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from imagen_video.cascade.stage import StepCounts, parse_steps
 from imagen_video.errors import UserError
 from imagen_video.eval.prompt_sets import caption_attributes, load_prompts
 from imagen_video.eval.table import EvalRow, markdown_table, results_json, write_json
@@ -60,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--clip", help="a local CLIP folder (ViT-B/32 or ViT-L/14 layout) for the CLIP columns"
     )
     parser.add_argument(
-        "--steps", type=int, help="sampling steps for every stage (default: each stage's own)"
+        "--steps",
+        help="sampling steps: N for all stages or per stage, e.g. base=256,ssr1=8 (default: the stages' own)",
     )
     parser.add_argument(
         "--num", type=int, help="number of prompts (default: all of a file or builtin:, 100 for shapes:)"
@@ -100,9 +102,9 @@ def parse_cascade_spec(spec: str) -> tuple[str, str]:
     return label.strip(), target.strip()
 
 
-def steps_label(cascade, steps: int | None) -> str:
+def steps_label(cascade, steps) -> str:
     """Sampling steps per stage, e.g. "base:16 tsr1:8 ssr1:8" (the paper's base steps / SR steps)."""
-    return " ".join(f"{s.name}:{steps or s.steps}" for s in cascade.stages)
+    return " ".join(f"{stage.name}:{n}" for stage, n, _ in cascade.sampling_plan(steps))
 
 
 def generate_timed(cascade, prompts, guidance, steps, seed, batch_size, bar) -> tuple[np.ndarray, float]:
@@ -172,7 +174,7 @@ def evaluate(
     prompts: list[str],
     guidances: list[str],
     scorer=None,
-    steps: int | None = None,
+    steps: StepCounts | None = None,
     seed: int = 0,
     batch_size: int = 8,
     num_distractors: int = 99,
@@ -232,9 +234,9 @@ def run(args: argparse.Namespace) -> int:
     for name in ("batch_size", "num_distractors"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    for name in ("steps", "threads"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise UserError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads must be >= 1, got {args.threads}")
+    steps = parse_steps(args.steps, "--steps")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     cascades = [parse_cascade_spec(s) for s in args.cascade]
@@ -258,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
         prompts,
         list(args.guidance),
         scorer=scorer,
-        steps=args.steps,
+        steps=steps,
         seed=args.seed,
         batch_size=args.batch_size,
         num_distractors=args.num_distractors,
@@ -274,7 +276,7 @@ def run(args: argparse.Namespace) -> int:
         "prompts": args.prompts,
         "num_prompts": len(prompts),
         "guidance": list(args.guidance),
-        "steps": args.steps,
+        "steps": steps,
         "seed": args.seed,
         "batch_size": args.batch_size,
         "clip": args.clip,
