@@ -172,3 +172,52 @@ def test_bf16_forward_is_finite_and_close_to_fp32():
     assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
     rel = (out.float() - ref).norm() / ref.norm()
     assert rel < 0.05, rel
+
+
+def _symmetric_position_bias(model: VideoUNet) -> VideoUNet:
+    """Make every temporal relative position bias symmetric in the frame offset (as training leaves it)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("rel_bias"):
+                p.copy_((p + p.flip(-1)) / 2)
+    return model
+
+
+@pytest.mark.parametrize("rotary", [False, True])
+def test_rotary_breaks_time_reversal_symmetry(rotary):
+    """Without rotary embeddings and with a symmetric bias the U-Net commutes with reversing time, so it
+    cannot tell "moving left" from the reversed video ("moving right"); rotary embeddings break that."""
+    cfg = small_config("attention", temporal_rotary=rotary)
+    model = _symmetric_position_bias(make_model(cfg))
+    kw = inputs(cfg, b=2, t=6)
+    with torch.no_grad():
+        reversed_in = model(**dict(kw, z=kw["z"].flip(2))).flip(2)
+        forward = model(**kw)
+    gap = (reversed_in - forward).abs().max().item()
+    if rotary:
+        assert gap > 1e-2
+    else:
+        assert gap < 1e-5
+
+
+def test_rotary_scores_depend_only_on_offset_and_content():
+    """RoFormer: <rot(q)_i, rot(k)_j> = <q, rot_{j-i}(k)>: a Toeplitz score matrix for frame-constant q and
+    k, not symmetric in i, j; rotation keeps norms."""
+    from imagen_video.models.blocks import rotate_frames
+
+    g = torch.Generator().manual_seed(0)
+    q, k = torch.randn(2, 1, 8, dtype=torch.float64, generator=g)
+    frames = 7
+    rq, rk = rotate_frames(q.expand(frames, 8)), rotate_frames(k.expand(frames, 8))
+    scores = rq @ rk.T
+    for offset in range(-frames + 1, frames):
+        diagonal = torch.diagonal(scores, offset)
+        assert (diagonal - diagonal[0]).abs().max() < 1e-12
+    assert (scores - scores.T).abs().max() > 1e-3
+    assert (rq.norm(dim=-1) - q.norm()).abs().max() < 1e-12
+    assert torch.equal(rotate_frames(q)[0], q[0])  # frame 0 is not rotated
+
+
+def test_rotary_needs_even_head_width():
+    with pytest.raises(UserError, match="temporal_rotary"):
+        small_config("attention", temporal_rotary=True, channels=12, head_dim=3, norm_groups=4)

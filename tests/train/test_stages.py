@@ -174,3 +174,24 @@ def test_dataloader_workers_and_text_in_workers_change_nothing(make_config, tmp_
     assert main(["train", str(workers), "--out", str(tmp_path / "workers")]) == 0
     a, b = load_latest(tmp_path / "plain")["model"], load_latest(tmp_path / "workers")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_init_from_starts_from_trained_weights(make_config, tmp_path):
+    """init_from (a cascade folder, a stage file, a checkpoint's EMA) replaces the random U-Net with the
+    stored weights; a file saved for another U-Net is a UserError naming the tensor."""
+    out, cascade = tmp_path / "base", tmp_path / "cascade"
+    config = str(make_config(loop={"steps": 2}))
+    assert main(["train", config, "--out", str(out)]) == 0
+    assert main(["train", config, "--out", str(out), "--export", str(cascade)]) == 0
+    stored = Cascade.load(cascade).unet("base").state_dict()
+    for source in (cascade, cascade / "base.safetensors", out / "latest.pt"):
+        model = StageTask(_config(init_from=str(source)), Dist()).model
+        assert all(torch.equal(model.state_dict()[k], v) for k, v in stored.items())
+    random_model = StageTask(_config(), Dist()).model
+    assert any(not torch.equal(random_model.state_dict()[k], v) for k, v in stored.items())
+    wider = {**BASE["stage"], "unet": {**TINY_UNET, "channels": 16}}
+    for source in (cascade, out / "latest.pt"):
+        with pytest.raises(UserError, match="different U-Net config"):
+            StageTask(_config(stage=wider, init_from=str(source)), Dist())
+    with pytest.raises(UserError, match="missing"):
+        StageTask(_config(init_from=str(tmp_path / "nowhere")), Dist())

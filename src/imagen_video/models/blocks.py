@@ -157,17 +157,37 @@ class CrossAttention(nn.Module):
         return _frames(rearrange(tokens, "b (t h w) c -> (b t) h w c", h=height, w=width))
 
 
+def rotate_frames(x: Tensor, base: float = 10000.0) -> Tensor:
+    """Rotary position embedding over frames (RoFormer, Su et al. 2021) of `x [..., T, D]`, D even.
+
+    Channel pairs (d, d + D/2) of frame t are rotated by t * base**(-2d/D), so that
+    <rotate(q)_i, rotate(k)_j> depends on the frame offset j - i and on the content of q and k.
+    """
+    frames, dim = x.shape[-2:]
+    half = dim // 2
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32  # angles in >= fp32
+    freqs = base ** (-torch.arange(half, device=x.device, dtype=dtype) / half)
+    angles = torch.arange(frames, device=x.device, dtype=dtype)[:, None] * freqs[None]
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+
+
 class TemporalAttention(nn.Module):
     """Pre-LayerNorm self-attention over frames at each position, with a learned relative position bias.
 
     Bias: one scalar per head per frame offset j - i, clamped to +-max_offset (Video Diffusion Models).
+    A content-independent bias starts (zero) and, on time-symmetric data, stays nearly symmetric in j - i,
+    so the layer cannot tell forward from backward; `rotary` adds rotary embeddings of the frame index to
+    q and k (OUR CHOICE), an offset signal that depends on content and is not symmetric from the start.
     `video_mask [b]` (1 = video, 0 = image) scales the residual so image samples skip the layer.
     """
 
-    def __init__(self, ch: int, head_dim: int, max_offset: int = 32):
+    def __init__(self, ch: int, head_dim: int, max_offset: int = 32, rotary: bool = False):
         super().__init__()
         self.heads = max(ch // head_dim, 1)
         self.max_offset = max_offset
+        self.rotary = rotary
         self.norm = nn.LayerNorm(ch)
         self.qkv = nn.Linear(ch, 3 * ch)
         self.rel_bias = nn.Parameter(torch.zeros(self.heads, 2 * max_offset + 1))
@@ -185,6 +205,8 @@ class TemporalAttention(nn.Module):
         q, k, v = rearrange(
             self.qkv(self.norm(tokens)), "b t s (three h d) -> three (b s) h t d", three=3, h=self.heads
         )
+        if self.rotary:
+            q, k = rotate_frames(q), rotate_frames(k)
         bias = self.position_bias(frames).to(q.dtype)[None].expand(q.shape[0], -1, -1, -1)
         o = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         o = self.out(rearrange(o, "(b s) h t d -> b t s (h d)", t=frames, s=height * width))

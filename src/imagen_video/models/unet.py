@@ -41,6 +41,8 @@ class UNetConfig:
     - `head_dim`: attention heads are width // head_dim wide; `context_dim` (default: the deepest width) is
       the width text tokens are projected to; `emb_dim` (default 4 * channels) the noise-embedding width.
     - `temporal_max_offset`: relative position bias entries per side (offsets beyond share the last one).
+    - `temporal_rotary`: also rotary embeddings of the frame index in temporal attention (see
+      blocks.TemporalAttention: without them the layer barely learns the direction of time).
     - `lowres_channels` > 0 makes a super-resolution model: the upsampled condition is concatenated to z and
       its augmentation level `cond_aug_log_snr` is embedded like the noise level.
     - `guidance_embedding`: embed a scalar guidance weight w (guided-distillation students, Meng et al.).
@@ -59,6 +61,7 @@ class UNetConfig:
     temporal_levels: tuple[bool, ...] = (True, True, True)
     temporal_kernel: int = 3
     temporal_max_offset: int = 32
+    temporal_rotary: bool = False
     head_dim: int = 64
     text_dim: int = 4096
     context_dim: int | None = None
@@ -99,6 +102,12 @@ class UNetConfig:
                     f"UNetConfig: {width} channels (channels={self.channels} x {mult}) do not split into "
                     f"heads of head_dim={self.head_dim}; use widths that are multiples of head_dim"
                 )
+            head_width = width // max(width // self.head_dim, 1)
+            if self.temporal_rotary and head_width % 2:
+                raise UserError(
+                    f"UNetConfig.temporal_rotary: {width} channels give heads {head_width} wide; rotary "
+                    "embeddings need an even head width"
+                )
             if (self.channels * mult) % self.norm_groups:
                 raise UserError(
                     f"UNetConfig: {self.channels * mult} channels (channels={self.channels} x {mult}) are "
@@ -138,7 +147,7 @@ class UNetBlock(nn.Module):
         self.temporal = None
         if cfg.temporal_levels[level]:
             self.temporal = (
-                TemporalAttention(out_ch, cfg.head_dim, cfg.temporal_max_offset)
+                TemporalAttention(out_ch, cfg.head_dim, cfg.temporal_max_offset, cfg.temporal_rotary)
                 if cfg.temporal == "attention"
                 else TemporalConv(out_ch, cfg.temporal_kernel)
             )

@@ -213,11 +213,16 @@ class SampleSpec:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training run of one stage: `imagen-video train CONFIG.yaml`."""
+    """One training run of one stage: `imagen-video train CONFIG.yaml`.
+
+    `init_from`: start from trained weights instead of a random U-Net (fine-tuning): a stage weights file
+    (.safetensors) or a cascade folder, whose `<stage name>.safetensors` is used.
+    """
 
     stage: dict
     seed: int = 0
     out_dir: str = "runs/train"
+    init_from: str | None = None
     condition: ConditionSpec = field(default_factory=ConditionSpec)
     data: DataSpec = field(default_factory=DataSpec)
     text: TextSpec = field(default_factory=TextSpec)

@@ -8,13 +8,18 @@ from pathlib import Path
 
 import torch
 from einops import rearrange
+from safetensors.torch import load_file
 from torch import Tensor, nn
 from torch.utils.data import IterableDataset
 
 from imagen_video.cascade import StageDenoiser, augment, cond_aug_log_snr, parse_guidance
+from imagen_video.cascade.stage import Stage
+from imagen_video.cascade.weights import check_stage_weights, meta_unet
 from imagen_video.diffusion import sample, v_loss
+from imagen_video.errors import UserError
 from imagen_video.io import to_uint8, write_video
 from imagen_video.models import VideoUNet
+from imagen_video.train import checkpoint
 from imagen_video.train.config import TrainConfig, build_stage
 from imagen_video.train.distributed import Dist
 from imagen_video.train.examples import (
@@ -29,6 +34,28 @@ from imagen_video.train.examples import (
 from imagen_video.train.text import TextConditioner, build_text_encoder, drop_text
 
 PREVIEW_SEED = 0x5EED
+
+
+def initial_weights(path: Path, stage: Stage) -> dict[str, Tensor]:
+    """The `init_from` state dict: a cascade folder's `<stage>.safetensors`, a stage weights file, or the EMA
+    weights of a training checkpoint (.pt); tensor names and shapes checked against the stage's U-Net."""
+    if path.is_dir():
+        path = path / f"{stage.name}.safetensors"
+    if path.suffix != ".pt":
+        check_stage_weights(path, stage.unet, stage.name)
+        return load_file(path)
+    if not path.is_file():
+        raise UserError(f"init_from: checkpoint {path} is missing")
+    state = checkpoint.load(path)["ema"]
+    expected = {k: tuple(v.shape) for k, v in meta_unet(stage.unet).state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in state.items()}
+    if found != expected:
+        bad = sorted(set(found) ^ set(expected)) or [k for k in expected if found[k] != expected[k]]
+        raise UserError(
+            f"{path}: tensor {bad[0]!r} does not match stage {stage.name!r}; the checkpoint was saved for a "
+            "different U-Net config"
+        )
+    return state
 
 
 class StageTask:
@@ -52,9 +79,13 @@ class StageTask:
         self._preview_unet: VideoUNet | None = None
 
     def initial_model(self) -> VideoUNet | None:
-        """The U-Net training starts from: the stage's U-Net, randomly initialised under config.seed."""
+        """The U-Net training starts from: the stage's U-Net, randomly initialised under config.seed, then
+        given the weights of `init_from` if set (checked against the stage's U-Net config)."""
         torch.manual_seed(self.config.seed)
-        return VideoUNet(self.stage.unet)
+        model = VideoUNet(self.stage.unet)
+        if self.config.init_from is not None:
+            model.load_state_dict(initial_weights(Path(self.config.init_from), self.stage), strict=True)
+        return model
 
     def batches(self, start_step: int, micro_batch: int) -> Iterator[dict]:
         """This process's micro-batches in step order, from `start_step` on."""
