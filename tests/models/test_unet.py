@@ -8,7 +8,7 @@ import torch
 from imagen_video.errors import UserError
 from imagen_video.models import VideoUNet, presets
 
-from .helpers import inputs, make_model, small_config
+from .helpers import inputs, make_model, randomize_zero_init, small_config
 
 
 @pytest.mark.parametrize("temporal", ["attention", "conv"])
@@ -221,3 +221,37 @@ def test_rotary_scores_depend_only_on_offset_and_content():
 def test_rotary_needs_even_head_width():
     with pytest.raises(UserError, match="temporal_rotary"):
         small_config("attention", temporal_rotary=True, channels=12, head_dim=3, norm_groups=4)
+
+
+@pytest.mark.parametrize("frame_embedding", [False, True])
+def test_only_a_frame_embedding_lets_identical_frames_differ(frame_embedding):
+    """From a time-constant input (pure noise looks alike at every frame, in distribution) offset-only
+    layers give every frame the same output, so E[x | "moving left"] cannot be drawn; a frame embedding
+    can."""
+    cfg = small_config("attention", temporal_rotary=True, frame_embedding=frame_embedding)
+    model = make_model(cfg)
+    kw = inputs(cfg, b=2, t=5)
+    kw["z"] = kw["z"][:, :, :1].expand(-1, -1, 5, -1, -1).contiguous()
+    with torch.no_grad():
+        out = model(**kw)
+    spread = (out - out[:, :, :1]).abs().max().item()
+    if frame_embedding:
+        assert spread > 1e-2
+    else:
+        assert spread < 1e-5
+
+
+def test_frame_embedding_starts_as_the_identity_and_skips_images():
+    """Zero-initialised: a trained model with the embedding added computes the same; image mode ignores it."""
+    cfg = small_config("attention")
+    trained = make_model(cfg)
+    extended = VideoUNet(cfg.replace(frame_embedding=True)).eval()
+    missing = extended.load_state_dict(trained.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith("frame_emb.") for k in missing)
+    kw = inputs(cfg, b=2, t=4)
+    with torch.no_grad():
+        assert torch.equal(extended(**kw), trained(**kw))
+        randomized = randomize_zero_init(extended)
+        assert (randomized(**kw) - trained(**kw)).abs().max() > 1e-3
+        images = randomized(**kw, image_mode=torch.tensor([True, False]))
+        assert torch.equal(images[0], trained(**kw, image_mode=True)[0])

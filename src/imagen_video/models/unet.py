@@ -43,6 +43,9 @@ class UNetConfig:
     - `temporal_max_offset`: relative position bias entries per side (offsets beyond share the last one).
     - `temporal_rotary`: also rotary embeddings of the frame index in temporal attention (see
       blocks.TemporalAttention: without them the layer barely learns the direction of time).
+    - `frame_embedding`: add an embedding of the absolute frame index to each frame's noise embedding
+      (OUR CHOICE). From pure noise, a layer stack that only sees frame offsets gives every frame the same
+      mean, so it cannot draw E[x | "moving left"], which depends on the frame; zero-initialised.
     - `lowres_channels` > 0 makes a super-resolution model: the upsampled condition is concatenated to z and
       its augmentation level `cond_aug_log_snr` is embedded like the noise level.
     - `guidance_embedding`: embed a scalar guidance weight w (guided-distillation students, Meng et al.).
@@ -62,6 +65,7 @@ class UNetConfig:
     temporal_kernel: int = 3
     temporal_max_offset: int = 32
     temporal_rotary: bool = False
+    frame_embedding: bool = False
     head_dim: int = 64
     text_dim: int = 4096
     context_dim: int | None = None
@@ -181,6 +185,10 @@ class VideoUNet(nn.Module):
         self.noise_emb = EmbeddingMLP(sin_dim, emb_dim)
         self.cond_aug_emb = EmbeddingMLP(sin_dim, emb_dim) if cfg.lowres_channels > 0 else None
         self.guidance_emb = EmbeddingMLP(sin_dim, emb_dim) if cfg.guidance_embedding else None
+        self.frame_emb = EmbeddingMLP(sin_dim, emb_dim) if cfg.frame_embedding else None
+        if self.frame_emb is not None:  # zero output: adding it to a trained model changes nothing at first
+            for p in self.frame_emb.net[-1].parameters():
+                nn.init.zeros_(p)
         # pooled text: masked mean -> linear without bias, so "no text" pools to exactly zero
         self.text_pool = nn.Linear(cfg.text_dim, emb_dim, bias=False)
         self.text_proj = nn.Sequential(nn.Linear(cfg.text_dim, ctx_dim), nn.LayerNorm(ctx_dim))
@@ -312,7 +320,11 @@ class VideoUNet(nn.Module):
         ctx, ctx_mask, pooled = self._context(b, text_emb, text_mask, dtype)
         if bool(ctx_mask.all()):
             ctx_mask = None  # nothing to mask: lets SDPA use its fused kernels
-        emb = repeat(F.silu(emb + pooled), "b e -> (b t) e", t=frames)
+        emb = repeat(emb + pooled, "b e -> b t e", t=frames)
+        if self.frame_emb is not None and not skip_temporal:
+            frame_emb = self.frame_emb(torch.arange(frames, device=z.device))[None]  # [1, T, E]
+            emb = emb + (frame_emb if video_mask is None else frame_emb * video_mask[:, None, None])
+        emb = F.silu(rearrange(emb, "b t e -> (b t) e"))
 
         x = torch.cat([z, lowres], dim=1) if cfg.lowres_channels > 0 else z
         x = rearrange(x.to(dtype), "b c t h w -> (b t) c h w").contiguous(memory_format=torch.channels_last)

@@ -14,7 +14,7 @@ from torch.utils.data import IterableDataset
 
 from imagen_video.cascade import StageDenoiser, augment, cond_aug_log_snr, parse_guidance
 from imagen_video.cascade.stage import Stage
-from imagen_video.cascade.weights import check_stage_weights, meta_unet
+from imagen_video.cascade.weights import meta_unet
 from imagen_video.diffusion import sample, v_loss
 from imagen_video.errors import UserError
 from imagen_video.io import to_uint8, write_video
@@ -38,23 +38,21 @@ PREVIEW_SEED = 0x5EED
 
 def initial_weights(path: Path, stage: Stage) -> dict[str, Tensor]:
     """The `init_from` state dict: a cascade folder's `<stage>.safetensors`, a stage weights file, or the EMA
-    weights of a training checkpoint (.pt); tensor names and shapes checked against the stage's U-Net."""
+    weights of a training checkpoint (.pt). Every stored tensor must exist in the stage's U-Net with the same
+    shape; U-Net tensors the file lacks (layers added for fine-tuning) keep their initialisation."""
     if path.is_dir():
         path = path / f"{stage.name}.safetensors"
-    if path.suffix != ".pt":
-        check_stage_weights(path, stage.unet, stage.name)
-        return load_file(path)
     if not path.is_file():
-        raise UserError(f"init_from: checkpoint {path} is missing")
-    state = checkpoint.load(path)["ema"]
+        raise UserError(f"init_from: {path} is missing (give a cascade folder, .safetensors or .pt file)")
+    state = checkpoint.load(path)["ema"] if path.suffix == ".pt" else load_file(path)
     expected = {k: tuple(v.shape) for k, v in meta_unet(stage.unet).state_dict().items()}
-    found = {k: tuple(v.shape) for k, v in state.items()}
-    if found != expected:
-        bad = sorted(set(found) ^ set(expected)) or [k for k in expected if found[k] != expected[k]]
-        raise UserError(
-            f"{path}: tensor {bad[0]!r} does not match stage {stage.name!r}; the checkpoint was saved for a "
-            "different U-Net config"
-        )
+    for key, value in state.items():
+        if expected.get(key) != tuple(value.shape):
+            raise UserError(
+                f"{path}: tensor {key!r} does not fit stage {stage.name!r} (shape {list(value.shape)} vs "
+                f"{list(expected[key]) if key in expected else 'absent'}); it was saved for a different "
+                "U-Net config"
+            )
     return state
 
 
@@ -84,7 +82,7 @@ class StageTask:
         torch.manual_seed(self.config.seed)
         model = VideoUNet(self.stage.unet)
         if self.config.init_from is not None:
-            model.load_state_dict(initial_weights(Path(self.config.init_from), self.stage), strict=True)
+            model.load_state_dict(initial_weights(Path(self.config.init_from), self.stage), strict=False)
         return model
 
     def batches(self, start_step: int, micro_batch: int) -> Iterator[dict]:
