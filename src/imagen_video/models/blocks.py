@@ -177,9 +177,10 @@ class TemporalAttention(nn.Module):
     """Pre-LayerNorm self-attention over frames at each position, with a learned relative position bias.
 
     Bias: one scalar per head per frame offset j - i, clamped to +-max_offset (Video Diffusion Models).
-    A content-independent bias starts (zero) and, on time-symmetric data, stays nearly symmetric in j - i,
-    so the layer cannot tell forward from backward; `rotary` adds rotary embeddings of the frame index to
-    q and k (OUR CHOICE), an offset signal that depends on content and is not symmetric from the start.
+    The bias starts at zero and on time-symmetric data stays nearly symmetric in j - i (the tiny base's
+    after 2900 steps: within 0.11), so the layer hardly tells forward from backward; `rotary` adds rotary
+    embeddings of the frame index to q and k (OUR CHOICE): an offset signal that depends on content and is
+    not symmetric from the start.
     `video_mask [b]` (1 = video, 0 = image) scales the residual so image samples skip the layer.
     """
 

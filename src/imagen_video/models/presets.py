@@ -1,8 +1,7 @@
 """U-Net configs for the seven cascade stages: the paper's sizes (SPEC §1) and tiny ones for tests / CPU.
 
 The paper publishes each model's parameter count, temporal layer kind and where spatial attention is used,
-not widths or depths. OUR CHOICE (assumptions): ADM/Imagen-style U-Nets; T5-XXL text (4096 wide); rotary
-frame embeddings in the base's temporal attention besides the relative bias (blocks.TemporalAttention); widths
+not widths or depths. OUR CHOICE (assumptions): ADM/Imagen-style U-Nets; T5-XXL text (4096 wide); widths
 grow towards low resolution ("Efficient U-Net"); spatial attention and text cross-attention only at the
 coarse levels; channel multipliers picked so each count lands within ~6% of the paper's figure (see
 `describe("paper")`). Level count is limited by the smallest frame side: 24 = 8 x 3 allows 4 levels.
@@ -68,9 +67,7 @@ def paper() -> dict[str, UNetConfig]:
     return {
         # 16 x 24 x 40: temporal attention everywhere, spatial attention at 12x20 and below (4 levels);
         # max_attention_tokens lets it run up to 64x64 frames.
-        "base": _stage(
-            448, (1, 2, 4, 8), 3, "attention", 1, 1, t, False, max_attention_tokens=1024, temporal_rotary=True
-        ),
+        "base": _stage(448, (1, 2, 4, 8), 3, "attention", 1, 1, t, False, max_attention_tokens=1024),
         # 32 x 24 x 40 TSR: temporal conv, no spatial attention (OUR CHOICE), cross-attention at 6x10 and 3x5.
         "tsr1": _stage(320, (1, 2, 4, 6), 3, "conv", None, 2, t, True),
         # 32 x 48 x 80 SSR: spatial attention at 12x20 and below (5 levels).
@@ -91,19 +88,7 @@ def tiny() -> dict[str, UNetConfig]:
     t = MINILM_DIM
     small = dict(norm_groups=8, head_dim=32)
     return {
-        "base": _stage(
-            32,
-            (1, 2, 2),
-            2,
-            "attention",
-            1,
-            1,
-            t,
-            False,
-            temporal_rotary=True,
-            max_attention_tokens=256,
-            **small,
-        ),
+        "base": _stage(32, (1, 2, 2), 2, "attention", 1, 1, t, False, max_attention_tokens=256, **small),
         "tsr1": _stage(32, (1, 2, 2), 1, "conv", None, 2, t, True, **small),
         "ssr1": _stage(32, (1, 2, 2), 1, "conv", 2, 1, t, True, max_attention_tokens=256, **small),
         "ssr2": _stage(16, (1, 2, 4), 1, "conv", 2, 2, t, True, max_attention_tokens=256, **small),

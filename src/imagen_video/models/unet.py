@@ -42,7 +42,7 @@ class UNetConfig:
       the width text tokens are projected to; `emb_dim` (default 4 * channels) the noise-embedding width.
     - `temporal_max_offset`: relative position bias entries per side (offsets beyond share the last one).
     - `temporal_rotary`: also rotary embeddings of the frame index in temporal attention (see
-      blocks.TemporalAttention: without them the layer barely learns the direction of time).
+      blocks.TemporalAttention: without them, with a symmetric bias, the U-Net commutes with time reversal).
     - `frame_embedding`: add an embedding of the absolute frame index to each frame's noise embedding
       (OUR CHOICE). From pure noise, a layer stack that only sees frame offsets gives every frame the same
       mean, so it cannot draw E[x | "moving left"], which depends on the frame; zero-initialised.
