@@ -10,6 +10,14 @@ from imagen_video.train.config import build_stage, load_train_config
 CONFIGS = Path(__file__).parents[2] / "configs"
 TRAIN_CONFIGS = sorted((CONFIGS / "train").glob("*.yaml"))
 MINILM_DIM = 384
+RECIPE_CONFIGS = sorted(p for p in (CONFIGS / "train").rglob("*.yaml") if p.parent.name != "train")
+
+
+@pytest.mark.parametrize("path", RECIPE_CONFIGS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_recipe_configs_parse(path):
+    """The shipped cascade's recipe and the experiment configs in subfolders load and build their stage."""
+    stage = build_stage(load_train_config(path), MINILM_DIM)
+    assert stage.unet.text_dim == MINILM_DIM
 
 
 def test_there_is_a_config_for_every_tiny_stage():
