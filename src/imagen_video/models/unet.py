@@ -101,15 +101,15 @@ class UNetConfig:
             raise UserError(f"UNetConfig.temporal_kernel={self.temporal_kernel}: use an odd kernel size >= 1")
         for mult in self.channel_mult:
             width = self.channels * mult
-            if width % max(width // self.head_dim, 1):
+            heads = max(width // self.head_dim, 1)
+            if width % heads:
                 raise UserError(
                     f"UNetConfig: {width} channels (channels={self.channels} x {mult}) do not split into "
                     f"heads of head_dim={self.head_dim}; use widths that are multiples of head_dim"
                 )
-            head_width = width // max(width // self.head_dim, 1)
-            if self.temporal_rotary and head_width % 2:
+            if self.temporal_rotary and (width // heads) % 2:
                 raise UserError(
-                    f"UNetConfig.temporal_rotary: {width} channels give heads {head_width} wide; rotary "
+                    f"UNetConfig.temporal_rotary: {width} channels give heads {width // heads} wide; rotary "
                     "embeddings need an even head width"
                 )
             if (self.channels * mult) % self.norm_groups:

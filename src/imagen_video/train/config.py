@@ -215,8 +215,9 @@ class SampleSpec:
 class TrainConfig:
     """One training run of one stage: `imagen-video train CONFIG.yaml`.
 
-    `init_from`: start from trained weights instead of a random U-Net (fine-tuning): a stage weights file
-    (.safetensors) or a cascade folder, whose `<stage name>.safetensors` is used.
+    `init_from`: start from trained weights instead of a random U-Net (fine-tuning): a cascade folder (its
+    `<stage name>.safetensors`), a stage weights file, or a run's checkpoint (.pt, its EMA weights); see
+    train.stage.initial_weights.
     """
 
     stage: dict
