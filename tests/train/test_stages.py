@@ -195,3 +195,18 @@ def test_init_from_starts_from_trained_weights(make_config, tmp_path):
             StageTask(_config(stage=wider, init_from=str(source)), Dist())
     with pytest.raises(UserError, match="missing"):
         StageTask(_config(init_from=str(tmp_path / "nowhere")), Dist())
+
+
+def test_resume_does_not_reload_init_from(make_config, tmp_path):
+    """A resumed fine-tune continues bit-identical from its checkpoint alone: init_from is read only at the
+    start, so moving the file away does not stop the run."""
+    source = tmp_path / "source"
+    assert main(["train", str(make_config(loop={"steps": 2})), "--out", str(source)]) == 0
+    tune = str(make_config("tune.yaml", init_from=str(source / "latest.pt"), loop={"steps": 4}))
+    assert main(["train", tune, "--out", str(tmp_path / "whole")]) == 0
+    assert main(["train", tune, "--out", str(tmp_path / "split"), "--max-steps", "2"]) == 0
+    (source / "latest.pt").rename(tmp_path / "moved.pt")
+    assert main(["train", tune, "--out", str(tmp_path / "split"), "--resume"]) == 0
+    whole, split = load_latest(tmp_path / "whole"), load_latest(tmp_path / "split")
+    assert split["step"] == 4
+    assert all(torch.equal(whole["model"][k], split["model"][k]) for k in whole["model"])

@@ -37,29 +37,41 @@ def check_stage_weights(path: Path, config: UNetConfig, stage_name: str) -> None
             f"{path}: weight file for stage {stage_name!r} is missing; copy it into the cascade folder, "
             "or load the config with random weights (random_init=True / --cascade CONFIG.yaml)"
         )
-    expected = {k: tuple(v.shape) for k, v in meta_unet(config).state_dict().items()}
     try:
         with safe_open(path, framework="pt") as f:
             found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except (SafetensorError, OSError) as err:
         raise UserError(f"{path}: not a readable safetensors file for stage {stage_name!r} ({err})") from None
-    for key, shape in expected.items():
-        if key not in found:
-            raise UserError(
-                f"{path}: tensor {key!r} of stage {stage_name!r} is missing; the file does not match "
-                "the stage's U-Net config"
-            )
-        if found[key] != shape:
-            raise UserError(
-                f"{path}: tensor {key!r} has shape {list(found[key])}, stage {stage_name!r} expects "
-                f"{list(shape)}; the file was saved for a different U-Net config"
-            )
+    check_tensor_shapes(found, config, path, stage_name)
+
+
+def check_tensor_shapes(
+    found: dict[str, tuple[int, ...]],
+    config: UNetConfig,
+    path: Path,
+    stage_name: str,
+    allow_missing: bool = False,
+) -> None:
+    """Every stored tensor (name -> shape) must be a U-Net tensor of that shape; every U-Net tensor must be
+    stored unless `allow_missing` (fine-tuning: layers the file lacks keep their initialisation)."""
+    expected = {k: tuple(v.shape) for k, v in meta_unet(config).state_dict().items()}
     extra = sorted(set(found) - set(expected))
     if extra:
         raise UserError(
             f"{path}: unexpected tensor {extra[0]!r} for stage {stage_name!r} ({len(extra)} in all); "
             "the file was saved for a different U-Net config"
         )
+    for key, shape in expected.items():
+        if key not in found and not allow_missing:
+            raise UserError(
+                f"{path}: tensor {key!r} of stage {stage_name!r} is missing; the file does not match "
+                "the stage's U-Net config"
+            )
+        if key in found and found[key] != shape:
+            raise UserError(
+                f"{path}: tensor {key!r} has shape {list(found[key])}, stage {stage_name!r} expects "
+                f"{list(shape)}; the file was saved for a different U-Net config"
+            )
 
 
 def load_stage_weights(

@@ -21,7 +21,7 @@ def train(
         torch.set_num_threads(config.loop.threads)
     ctx = distributed.setup()
     try:
-        task = StageTask(config, ctx)
+        task = StageTask(config, ctx, resume=resume)
         saved = {
             "train": dataclass_to_dict(config),
             "stage": dataclass_to_dict(task.stage),

@@ -14,7 +14,7 @@ from torch.utils.data import IterableDataset
 
 from imagen_video.cascade import StageDenoiser, augment, cond_aug_log_snr, parse_guidance
 from imagen_video.cascade.stage import Stage
-from imagen_video.cascade.weights import meta_unet
+from imagen_video.cascade.weights import check_tensor_shapes
 from imagen_video.diffusion import sample, v_loss
 from imagen_video.errors import UserError
 from imagen_video.io import to_uint8, write_video
@@ -45,22 +45,16 @@ def initial_weights(path: Path, stage: Stage) -> dict[str, Tensor]:
     if not path.is_file():
         raise UserError(f"init_from: {path} is missing (give a cascade folder, .safetensors or .pt file)")
     state = checkpoint.load(path)["ema"] if path.suffix == ".pt" else load_file(path)
-    expected = {k: tuple(v.shape) for k, v in meta_unet(stage.unet).state_dict().items()}
-    for key, value in state.items():
-        if expected.get(key) != tuple(value.shape):
-            raise UserError(
-                f"{path}: tensor {key!r} does not fit stage {stage.name!r} (shape {list(value.shape)} vs "
-                f"{list(expected[key]) if key in expected else 'absent'}); it was saved for a different "
-                "U-Net config"
-            )
+    shapes = {k: tuple(v.shape) for k, v in state.items()}
+    check_tensor_shapes(shapes, stage.unet, path, stage.name, allow_missing=True)
     return state
 
 
 class StageTask:
     """The `Task` of one stage: U-Net from the stage config, examples, v-loss, EMA previews."""
 
-    def __init__(self, config: TrainConfig, ctx: Dist):
-        self.config, self.ctx = config, ctx
+    def __init__(self, config: TrainConfig, ctx: Dist, resume: bool = False):
+        self.config, self.ctx, self.resume = config, ctx, resume
         self.text = TextConditioner(
             build_text_encoder(config.text.encoder, config.text.max_length, config.text.cache)
         )
@@ -78,10 +72,11 @@ class StageTask:
 
     def initial_model(self) -> VideoUNet | None:
         """The U-Net training starts from: the stage's U-Net, randomly initialised under config.seed, then
-        given the weights of `init_from` if set (checked against the stage's U-Net config)."""
+        given the weights of `init_from` if set (checked against the stage's U-Net config). A resumed run
+        skips init_from: its checkpoint replaces every weight."""
         torch.manual_seed(self.config.seed)
         model = VideoUNet(self.stage.unet)
-        if self.config.init_from is not None:
+        if self.config.init_from is not None and not self.resume:
             model.load_state_dict(initial_weights(Path(self.config.init_from), self.stage), strict=False)
         return model
 
