@@ -4,8 +4,9 @@ import av
 import numpy as np
 import pytest
 import torch
+import yaml
 
-from imagen_video.cascade import Cascade, StageDenoiser
+from imagen_video.cascade import Cascade, StageDenoiser, parse_guidance, parse_stage_guidance
 from imagen_video.diffusion import ConstantGuidance, OscillatingGuidance
 from imagen_video.errors import UserError
 from imagen_video.io import read_video, write_video
@@ -105,6 +106,29 @@ def test_per_stage_step_counts(tiny_cascade):
         tiny_cascade.sampling_plan(steps={"nope": 2})
     with pytest.raises(UserError, match="integer >= 1"):
         tiny_cascade.sampling_plan(steps={"base": 0})
+
+
+def test_per_stage_guidance(tiny_cascade, micro_cascade, tmp_path):
+    """A per-stage spec (base=oscillate:15,1,ssr3=...) overrides only the named stages (an oscillation still
+    becomes constant after stage 2); generating with it equals generating a cascade whose config has it."""
+    plan = tiny_cascade.sampling_plan(guidance="base=oscillate:15,1, ssr3=oscillate:12,2,tsr1=none")
+    expected = {s.name: parse_guidance(s.guidance) for s in tiny_cascade.stages}
+    expected |= {"base": OscillatingGuidance(15.0, 1.0), "tsr1": None, "ssr3": ConstantGuidance(12.0)}
+    assert {stage.name: g for stage, _, g in plan} == expected
+    assert parse_stage_guidance("oscillate:15,1") == "oscillate:15,1"
+    with pytest.raises(UserError, match="unknown stage 'nope'"):
+        tiny_cascade.sampling_plan(guidance={"nope": 2})
+    with pytest.raises(UserError, match="not understood"):
+        parse_stage_guidance("base=oscillate:15")
+    folder = micro_cascade.save(tmp_path / "edited")
+    config = yaml.safe_load((folder / "cascade.yaml").read_text())
+    next(s for s in config["stages"] if s["name"] == "tsr")["guidance"] = "constant:3"
+    (folder / "cascade.yaml").write_text(yaml.safe_dump(config))
+    own = Cascade.load(folder).generate(["a red star"], seed=1, steps=2, progress=False).videos
+    override = micro_cascade.generate(["a red star"], seed=1, steps=2, guidance="tsr=3", progress=False)
+    assert np.array_equal(own, override.videos)
+    plain = micro_cascade.generate(["a red star"], seed=1, steps=2, progress=False).videos
+    assert not np.array_equal(own, plain)
 
 
 def test_describe_lists_every_stage(tiny_cascade):

@@ -16,7 +16,13 @@ from imagen_video.cascade.config import (
     replace_stage,
 )
 from imagen_video.cascade.registry import packaged_cascades, resolve_cascade
-from imagen_video.cascade.stage import Stage, StageDenoiser, parse_guidance, parse_steps
+from imagen_video.cascade.stage import (
+    Stage,
+    StageDenoiser,
+    parse_guidance,
+    parse_stage_guidance,
+    parse_steps,
+)
 from imagen_video.cascade.weights import load_stage_weights, save_stage_weights
 
 __all__ = [
@@ -35,6 +41,7 @@ __all__ = [
     "load_stage_weights",
     "packaged_cascades",
     "parse_guidance",
+    "parse_stage_guidance",
     "parse_steps",
     "repeat_frames",
     "replace_stage",

@@ -29,9 +29,11 @@ from imagen_video.cascade.stage import (
     Guidance,
     Stage,
     StageDenoiser,
+    StageGuidance,
     StepCounts,
     high_resolution_guidance,
     parse_guidance,
+    parse_stage_guidance,
 )
 from imagen_video.cascade.weights import (
     atomic_write,
@@ -192,33 +194,34 @@ class Cascade:
     # ---- sampling -----------------------------------------------------------------------------------
 
     def sampling_plan(
-        self, steps: StepCounts | None = None, guidance: str | float | None = None
+        self, steps: StepCounts | None = None, guidance: StageGuidance | None = None
     ) -> list[tuple[Stage, int, Guidance | None]]:
         """(stage, steps, guidance schedule) per stage, validated before any work. `steps` (an int for every
-        stage, or {stage name: count}) and `guidance` override the stages' own; oscillating guidance becomes
-        its constant high weight after stage index 2."""
-        counts = self._step_counts(steps)
-        override = parse_guidance(guidance) if guidance is not None else None
+        stage, or {stage name: count}) and `guidance` (a spec for every stage, or {stage name: spec}) override
+        the stages' own; oscillating guidance becomes its constant high weight after stage index 2."""
+        counts = self._stage_overrides(steps, "steps")
+        specs = self._stage_overrides(parse_stage_guidance(guidance), "guidance")
         plan = []
         for index, stage in enumerate(self.stages):
-            schedule = override if guidance is not None else parse_guidance(stage.guidance)
+            schedule = parse_guidance(specs.get(stage.name, stage.guidance))
             if index > LAST_OSCILLATING_STAGE:
                 schedule = high_resolution_guidance(schedule)
             plan.append((stage, counts.get(stage.name, stage.steps), schedule))
         return plan
 
-    def _step_counts(self, steps: StepCounts | None) -> dict[str, int]:
-        """steps -> {stage name: count} of the stages it overrides; UserError on bad counts or names."""
-        if steps is None:
+    def _stage_overrides(self, values: object, what: str) -> dict:
+        """steps / guidance override -> {stage name: value} of the stages it overrides (a single value:
+        every stage); UserError on unknown stage names or bad step counts."""
+        if values is None:
             return {}
-        counts = steps if isinstance(steps, dict) else {stage.name: steps for stage in self.stages}
+        overrides = values if isinstance(values, dict) else {stage.name: values for stage in self.stages}
         names = [stage.name for stage in self.stages]
-        for name, count in counts.items():
+        for name, value in overrides.items():
             if name not in names:
-                raise UserError(f"steps for unknown stage {name!r}; the stages are: {', '.join(names)}")
-            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-                raise UserError(f"steps must be an integer >= 1, got {count!r}")
-        return counts
+                raise UserError(f"{what} for unknown stage {name!r}; the stages are: {', '.join(names)}")
+            if what == "steps" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise UserError(f"steps must be an integer >= 1, got {value!r}")
+        return overrides
 
     @torch.no_grad()
     def generate(
@@ -226,7 +229,7 @@ class Cascade:
         prompts: str | Sequence[str],
         seed: int = 0,
         steps: StepCounts | None = None,
-        guidance: str | float | None = None,
+        guidance: StageGuidance | None = None,
         keep_stages: bool = False,
         progress: bool = True,
         num_videos: int = 1,

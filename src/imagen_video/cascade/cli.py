@@ -12,7 +12,7 @@ import torch
 
 from imagen_video.cascade.cascade import Cascade
 from imagen_video.cascade.registry import DEFAULT_NAME, resolve_cascade
-from imagen_video.cascade.stage import parse_guidance, parse_steps
+from imagen_video.cascade.stage import parse_stage_guidance, parse_steps
 from imagen_video.errors import UserError
 from imagen_video.io import check_video_path, write_video
 from imagen_video.text import check_prompts
@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--guidance",
-        help="classifier-free guidance for every stage: a weight (6), constant:6, oscillate:15,1, none",
+        help="classifier-free guidance for every stage: a weight (6), constant:6, oscillate:15,1, none; "
+        "or per stage, e.g. base=oscillate:15,1,tsr=constant:2 (stages not named keep their own)",
     )
     parser.add_argument("--save-stages", metavar="DIR", help="also write every stage's output video into DIR")
     parser.add_argument("--num-videos", type=int, default=1, help="videos for the prompt (default 1)")
@@ -104,8 +105,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--seed must be >= 0, got {args.seed}")
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads must be >= 1, got {args.threads}")
-    if args.guidance is not None:
-        parse_guidance(args.guidance)
+    parse_stage_guidance(args.guidance, "--guidance")
     outputs = _output_paths(Path(args.output), args.num_videos)
     for path in outputs:
         check_video_path(path)

@@ -41,6 +41,33 @@ def parse_guidance(spec: str | float) -> Guidance | None:
     return ConstantGuidance(w) if w != 0 else None
 
 
+StageGuidance = str | float | dict[str, str | float]
+STAGE_SPEC_SEPARATOR = re.compile(r",(?=\s*[A-Za-z0-9][A-Za-z0-9_.-]*\s*=)")
+
+
+def parse_stage_guidance(spec: StageGuidance | None, flag: str = "guidance") -> StageGuidance | None:
+    """Guidance override -> None (each stage's own), one spec for every stage ("constant:6"), or
+    {stage name: spec} from "base=oscillate:15,1,tsr=constant:2" (stages not named keep their own).
+    Every spec is checked with `parse_guidance`; names are checked against a cascade later."""
+    if spec is None:
+        return None
+    if isinstance(spec, dict):
+        pairs = [(str(name), value) for name, value in spec.items()]
+    elif "=" in str(spec):
+        pairs = [
+            tuple(part.strip() for part in p.partition("=")[::2])
+            for p in STAGE_SPEC_SEPARATOR.split(str(spec))
+        ]
+    else:
+        parse_guidance(spec)
+        return spec
+    for name, value in pairs:
+        if not NAME_PATTERN.match(name):
+            raise UserError(f"{flag} {spec!r}: {name!r} is not a stage name; use e.g. base=constant:6,tsr=2")
+        parse_guidance(value)
+    return dict(pairs)
+
+
 StepCounts = int | dict[str, int]
 
 

@@ -55,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--guidance",
         nargs="+",
         default=list(DEFAULT_GUIDANCE),
-        help="guidance settings, one row each: constant:W, oscillate:HIGH,LOW, none",
+        help="guidance settings, one row each: constant:W, oscillate:HIGH,LOW, none, or per stage "
+        "(base=oscillate:15,1,tsr=constant:2; stages not named keep their own)",
     )
     parser.add_argument(
         "--clip", help="a local CLIP folder (ViT-B/32 or ViT-L/14 layout) for the CLIP columns"
@@ -186,10 +187,10 @@ def evaluate(
     """One row per (cascade, guidance), plus the ground-truth row if asked -> (rows, notes). A cascade is
     given as (label, packaged name | folder | YAML) or (label, Cascade object); attributes (one per prompt,
     None: unknown) default to parse_caption of each prompt."""
-    from imagen_video.cascade import Cascade, parse_guidance
+    from imagen_video.cascade import Cascade, parse_stage_guidance
 
     for spec in guidances:
-        parse_guidance(spec)  # a bad spec fails before any generation
+        parse_stage_guidance(spec, "--guidance")  # a bad spec fails before any generation
     attributes = caption_attributes(prompts) if attributes is None else list(attributes)
     if len(attributes) != len(prompts):
         raise ValueError(f"{len(attributes)} attributes for {len(prompts)} prompts")
@@ -206,6 +207,8 @@ def evaluate(
         cascade = spec if isinstance(spec, Cascade) else Cascade.load(spec, random_init=random_init)
         cascade.to(device)
         final_stage = final_stage or cascade.stages[-1]
+        for guidance in guidances:  # stage names of per-stage specs, before any generation
+            cascade.sampling_plan(steps, guidance)
         warm_up = dict(seed=seed, steps=steps, guidance=guidances[0], progress=False)
         cascade.generate(prompts[:1], **warm_up)  # untimed: loads weights and the text encoder
         for guidance in guidances:
