@@ -200,6 +200,9 @@ class Cascade:
         stage, or {stage name: count}) and `guidance` (a spec for every stage, or {stage name: spec}) override
         the stages' own; oscillating guidance becomes its constant high weight after stage index 2."""
         counts = self._stage_overrides(steps, "steps")
+        for count in counts.values():
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise UserError(f"steps must be an integer >= 1, got {count!r}")
         specs = self._stage_overrides(parse_stage_guidance(guidance), "guidance")
         plan = []
         for index, stage in enumerate(self.stages):
@@ -211,16 +214,14 @@ class Cascade:
 
     def _stage_overrides(self, values: object, what: str) -> dict:
         """steps / guidance override -> {stage name: value} of the stages it overrides (a single value:
-        every stage); UserError on unknown stage names or bad step counts."""
+        every stage); UserError on unknown stage names."""
         if values is None:
             return {}
         overrides = values if isinstance(values, dict) else {stage.name: values for stage in self.stages}
         names = [stage.name for stage in self.stages]
-        for name, value in overrides.items():
+        for name in overrides:
             if name not in names:
                 raise UserError(f"{what} for unknown stage {name!r}; the stages are: {', '.join(names)}")
-            if what == "steps" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise UserError(f"steps must be an integer >= 1, got {value!r}")
         return overrides
 
     @torch.no_grad()
