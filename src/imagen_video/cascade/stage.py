@@ -45,6 +45,12 @@ StageGuidance = str | float | dict[str, str | float]
 STAGE_SPEC_SEPARATOR = re.compile(r",(?=\s*[A-Za-z0-9][A-Za-z0-9_.-]*\s*=)")
 
 
+def stage_pairs(text: str) -> list[tuple[str, str]]:
+    """Per-stage spec -> (name, value) pairs: "base=oscillate:15,1,tsr=2" gives ("base", "oscillate:15,1"),
+    ("tsr", "2"); split at the commas that start a `name=`, so a value may hold commas; parts stripped."""
+    return [tuple(part.strip() for part in p.partition("=")[::2]) for p in STAGE_SPEC_SEPARATOR.split(text)]
+
+
 def parse_stage_guidance(spec: StageGuidance | None, flag: str = "guidance") -> StageGuidance | None:
     """Guidance override -> None (each stage's own), one spec for every stage ("constant:6"), or
     {stage name: spec} from "base=oscillate:15,1,tsr=constant:2" (stages not named keep their own).
@@ -54,10 +60,7 @@ def parse_stage_guidance(spec: StageGuidance | None, flag: str = "guidance") -> 
     if isinstance(spec, dict):
         pairs = [(str(name), value) for name, value in spec.items()]
     elif "=" in str(spec):
-        pairs = [
-            tuple(part.strip() for part in p.partition("=")[::2])
-            for p in STAGE_SPEC_SEPARATOR.split(str(spec))
-        ]
+        pairs = stage_pairs(str(spec))
     else:
         parse_guidance(spec)
         return spec
@@ -77,9 +80,9 @@ def parse_steps(spec: str | int | None, flag: str = "steps") -> StepCounts | Non
     if spec is None:
         return None
     text = str(spec).strip()
-    pairs = [p.partition("=") for p in text.split(",")] if "=" in text else [("", "", text)]
+    pairs = stage_pairs(text) if "=" in text else [("", text)]
     counts = {}
-    for name, _, value in pairs:
+    for name, value in pairs:
         try:
             count = int(value)
         except ValueError:
@@ -87,9 +90,9 @@ def parse_steps(spec: str | int | None, flag: str = "steps") -> StepCounts | Non
                 f"{flag} {spec!r} not understood; use a count like 64 or per stage like base=256,ssr1=8"
             ) from None
         if count < 1:
-            where = f" for stage {name.strip()!r}" if name else ""
+            where = f" for stage {name!r}" if name else ""
             raise UserError(f"{flag} must be >= 1, got {count}{where}")
-        counts[name.strip()] = count
+        counts[name] = count
     return counts[""] if "" in counts else counts
 
 
