@@ -9,7 +9,7 @@ import yaml
 from imagen_video.cascade import Cascade, StageDenoiser, parse_guidance, parse_stage_guidance
 from imagen_video.diffusion import ConstantGuidance, OscillatingGuidance
 from imagen_video.errors import UserError
-from imagen_video.io import read_video, write_video
+from imagen_video.io import read_video, to_uint8, write_video
 from imagen_video.models import presets
 
 HERE = Path(__file__).resolve().parent
@@ -154,3 +154,27 @@ def test_paper_yaml_describes_without_weights():
     total = sum(presets.count_parameters(s.unet) for s in cascade.stages)
     assert abs(total - 11.6e9) < 0.1 * 11.6e9  # SPEC §1: 11.6B in all
     assert f"U-Net parameters in all: {total / 1e9:.1f}B" in cascade.describe()
+
+
+def test_generate_stage_chain_reproduces_generate(micro_cascade):
+    """Each stage alone, fed the previous stage's float output, gives generate()'s video bit for bit."""
+    prompts, kwargs = ["a blue square", "a red circle moving left"], dict(seed=4, guidance="oscillate:5,1")
+    full = micro_cascade.generate(prompts, progress=False, **kwargs).videos
+    video, outputs = None, []
+    for stage in micro_cascade.stages:
+        video = micro_cascade.generate_stage(stage.name, prompts, video, **kwargs)
+        outputs.append(video)
+    assert np.array_equal(to_uint8(video), full)
+    # the SR stage samples from its condition: another condition, another video
+    other = micro_cascade.generate_stage("ssr", prompts, outputs[1].flip(-1), **kwargs)
+    assert not torch.equal(other, video)
+    with pytest.raises(UserError, match="is the base"):
+        micro_cascade.generate_stage("base", prompts, outputs[0])
+    with pytest.raises(
+        UserError, match=r"needs a condition of shape \[2, 3, 2, 8, 8\].*got \[2, 3, 4, 8, 8\]"
+    ):
+        micro_cascade.generate_stage("tsr", prompts, outputs[1])  # the TSR's own shape
+    with pytest.raises(UserError, match="got none"):
+        micro_cascade.generate_stage("ssr", prompts)
+    with pytest.raises(UserError, match="no stage 'ssr9'"):
+        micro_cascade.generate_stage("ssr9", prompts)

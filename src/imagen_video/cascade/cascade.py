@@ -55,6 +55,12 @@ RANDOM_INIT_SEED = 0
 LAST_OSCILLATING_STAGE = 2
 
 
+def check_seed(seed: object) -> None:
+    """A generation seed must be an integer >= 0 (UserError otherwise)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UserError(f"seed must be an integer >= 0, got {seed!r}")
+
+
 def derive_seed(seed: int, *parts: object) -> int:
     """A 63-bit seed from (seed, parts): each stage draws from its own stream, independent of the others."""
     digest = hashlib.sha256(":".join(map(str, (seed, *parts))).encode()).digest()
@@ -240,48 +246,101 @@ class Cascade:
         prompts = check_prompts(prompts)
         if isinstance(num_videos, bool) or not isinstance(num_videos, int) or num_videos < 1:
             raise UserError(f"num_videos must be an integer >= 1, got {num_videos!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise UserError(f"seed must be an integer >= 0, got {seed!r}")
+        check_seed(seed)
         plan = self.sampling_plan(steps, guidance)
         start = time.perf_counter()
         seconds: dict[str, float] = {}
         text_emb, text_mask = self.text_encoder.encode([p for p in prompts for _ in range(num_videos)])
         text_emb, text_mask = text_emb.to(self.device), text_mask.to(self.device)
         seconds["text"] = time.perf_counter() - start
-        batch = text_emb.shape[0]
         video, outputs = None, []
         bar = tqdm(plan, desc="cascade", unit="stage", disable=not progress)
         for index, (stage, stage_steps, schedule) in enumerate(bar):
             bar.set_postfix_str(f"{stage.name} {stage.frames}x{stage.height}x{stage.width}")
             stage_start = time.perf_counter()
-            generator = torch.Generator(self.device).manual_seed(derive_seed(seed, index, stage.name))
-            lowres = aug_log_snr = None
-            if stage.kind != "base":
-                cond = condition_to_shape(video, *stage.shape, fill=stage.frame_fill)  # [B, C, T, H, W]
-                lowres = augment(cond, stage.cond_aug_level, generator)
-                aug_log_snr = cond_aug_log_snr(stage.cond_aug_level, batch).to(self.device)
-            denoiser = StageDenoiser(
-                self.unet(stage.name), text_emb, text_mask, lowres, aug_log_snr, stage.schedule
+            video = self._sample_stage(
+                index, stage_steps, schedule, text_emb, text_mask, video, seed, progress
             )
-            video = sample(
-                denoiser,
-                (batch, stage.unet.out_channels, *stage.shape),
-                schedule=stage.schedule,
-                steps=stage_steps,
-                sampler=stage.sampler,
-                cond=True,
-                guidance=schedule,
-                dynamic_threshold=stage.dynamic_threshold,
-                generator=generator,
-                progress=progress,
-                device=self.device,
-            ).clamp(-1, 1)
             seconds[stage.name] = time.perf_counter() - stage_start
             if keep_stages:
                 outputs.append(StageOutput(stage.name, stage.kind, to_uint8(video), float(stage.fps)))
         seconds["total"] = time.perf_counter() - start
         final = self.stages[-1]
         return GenerationResult(to_uint8(video), float(final.fps), outputs, seconds)
+
+    @torch.no_grad()
+    def generate_stage(
+        self,
+        name: str,
+        prompts: str | Sequence[str],
+        condition: torch.Tensor | None = None,
+        seed: int = 0,
+        steps: StepCounts | None = None,
+        guidance: StageGuidance | None = None,
+        progress: bool = False,
+    ) -> torch.Tensor:
+        """One stage alone, sampled exactly as inside generate() (same seeds, steps and guidance): the base
+        from text; an SR stage also from `condition`, float [B, C, T, H, W] in [-1, 1] at the previous
+        stage's shape (e.g. a ground-truth clip's view). Returns the stage's video, float in [-1, 1]."""
+        prompts = check_prompts(prompts)
+        check_seed(seed)
+        names = [stage.name for stage in self.stages]
+        index = names.index(self.stage(name).name)
+        _, stage_steps, schedule = self.sampling_plan(steps, guidance)[index]
+        if index == 0 and condition is not None:
+            raise UserError(f"stage {name!r} is the base: it samples from text alone; pass no condition")
+        if index > 0:
+            expected = (len(prompts), self.stages[index].unet.out_channels, *self.stages[index - 1].shape)
+            if condition is None or tuple(condition.shape) != expected:
+                got = "none" if condition is None else list(condition.shape)
+                raise UserError(
+                    f"stage {name!r} needs a condition of shape {list(expected)} (one video per prompt at "
+                    f"the previous stage's shape, values in [-1, 1]); got {got}"
+                )
+            condition = condition.to(self.device, torch.float32)
+        text_emb, text_mask = self.text_encoder.encode(prompts)
+        text_emb, text_mask = text_emb.to(self.device), text_mask.to(self.device)
+        return self._sample_stage(
+            index, stage_steps, schedule, text_emb, text_mask, condition, seed, progress
+        )
+
+    def _sample_stage(
+        self,
+        index: int,
+        steps: int,
+        schedule: Guidance | None,
+        text_emb: torch.Tensor,
+        text_mask: torch.Tensor,
+        previous: torch.Tensor | None,
+        seed: int,
+        progress: bool,
+    ) -> torch.Tensor:
+        """Stage `index` sampled from noise (SPEC §2): conditioned on the text and, for an SR stage, on the
+        previous stage's video, frames repeated / upsampled and noise-augmented at cond_aug_level."""
+        stage = self.stages[index]
+        batch = text_emb.shape[0]
+        generator = torch.Generator(self.device).manual_seed(derive_seed(seed, index, stage.name))
+        lowres = aug_log_snr = None
+        if stage.kind != "base":
+            cond = condition_to_shape(previous, *stage.shape, fill=stage.frame_fill)  # [B, C, T, H, W]
+            lowres = augment(cond, stage.cond_aug_level, generator)
+            aug_log_snr = cond_aug_log_snr(stage.cond_aug_level, batch).to(self.device)
+        denoiser = StageDenoiser(
+            self.unet(stage.name), text_emb, text_mask, lowres, aug_log_snr, stage.schedule
+        )
+        return sample(
+            denoiser,
+            (batch, stage.unet.out_channels, *stage.shape),
+            schedule=stage.schedule,
+            steps=steps,
+            sampler=stage.sampler,
+            cond=True,
+            guidance=schedule,
+            dynamic_threshold=stage.dynamic_threshold,
+            generator=generator,
+            progress=progress,
+            device=self.device,
+        ).clamp(-1, 1)
 
     # ---- description --------------------------------------------------------------------------------
 

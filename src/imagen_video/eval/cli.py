@@ -27,6 +27,7 @@ from imagen_video.cascade.stage import StepCounts, parse_steps
 from imagen_video.errors import UserError
 from imagen_video.eval.prompt_sets import caption_attributes, load_prompts
 from imagen_video.eval.table import EvalRow, markdown_table, results_json, write_json
+from imagen_video.io import to_uint8
 
 if TYPE_CHECKING:
     from imagen_video.cascade import Cascade
@@ -81,6 +82,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="add a row scoring rendered ShapesDataset videos of the prompts (the paper's ground-truth row)",
     )
     parser.add_argument(
+        "--stage",
+        metavar="NAME",
+        help="score one stage alone: the base from text, or an SR stage on ground-truth conditions (each "
+        "prompt's ShapesDataset scene at the stage's size, viewed at the previous stage's shape); "
+        "--ground-truth then renders at that stage's size",
+    )
+    parser.add_argument(
         "--random-init",
         action="store_true",
         help="ignore weight files: random U-Nets, fixed seed (a pipeline smoke test, not a measurement)",
@@ -103,22 +111,37 @@ def parse_cascade_spec(spec: str) -> tuple[str, str]:
     return label.strip(), target.strip()
 
 
-def steps_label(cascade, steps) -> str:
-    """Sampling steps per stage, e.g. "base:16 tsr1:8 ssr1:8" (the paper's base steps / SR steps)."""
-    return " ".join(f"{stage.name}:{n}" for stage, n, _ in cascade.sampling_plan(steps))
+def steps_label(cascade, steps, stage: str | None = None) -> str:
+    """Sampling steps per stage, e.g. "base:16 tsr1:8 ssr1:8" (the paper's base steps / SR steps); with
+    `stage`, that stage's alone."""
+    plan = cascade.sampling_plan(steps)
+    return " ".join(f"{s.name}:{n}" for s, n, _ in plan if stage is None or s.name == stage)
 
 
-def generate_timed(cascade, prompts, guidance, steps, seed, batch_size, bar) -> tuple[np.ndarray, float]:
-    """Generate one video per prompt in batches -> (uint8 [N, T, H, W, C], wall seconds per video)."""
+def batch_maker(cascade, prompts, guidance, steps, seed, stage=None, conditions=None):
+    """(start, stop) -> uint8 videos [stop - start, T, H, W, C] of prompts[start:stop], noise seeded by
+    seed + start: the whole cascade, or with `stage` that stage alone (SR stages from `conditions`)."""
+
+    def make(start: int, stop: int) -> np.ndarray:
+        kwargs = dict(seed=seed + start, steps=steps, guidance=guidance)
+        if stage is None:
+            return np.asarray(cascade.generate(prompts[start:stop], progress=False, **kwargs).videos)
+        condition = None if conditions is None else conditions[start:stop]
+        return to_uint8(cascade.generate_stage(stage, prompts[start:stop], condition, **kwargs))
+
+    return make
+
+
+def generate_timed(make, num: int, batch_size: int, bar) -> tuple[np.ndarray, float]:
+    """Videos for prompts 0..num-1 in batches of `make` -> (uint8 [N, T, H, W, C], wall seconds per video)."""
     chunks, seconds = [], 0.0
-    for start in range(0, len(prompts), batch_size):
-        batch = prompts[start : start + batch_size]
+    for start in range(0, num, batch_size):
+        stop = min(start + batch_size, num)
         t0 = time.perf_counter()
-        result = cascade.generate(batch, seed=seed + start, steps=steps, guidance=guidance, progress=False)
+        chunks.append(make(start, stop))
         seconds += time.perf_counter() - t0
-        chunks.append(np.asarray(result.videos))
-        bar.update(len(batch))
-    return np.concatenate(chunks), seconds / len(prompts)
+        bar.update(stop - start)
+    return np.concatenate(chunks), seconds / num
 
 
 def score(videos, prompts, attributes, scorer, num_distractors: int, seed: int) -> dict:
@@ -154,14 +177,31 @@ def ground_truth_videos(attributes: list[dict], stage, seed: int) -> np.ndarray:
     return np.stack(videos)
 
 
-def judge_notes(attributes: list[dict | None], ground_truth: bool) -> list[str]:
-    """The table's note when some prompts have no attributes (no judge columns); --ground-truth needs them."""
+def ground_truth_conditions(
+    cascade, stage_name: str, attributes: list[dict], seed: int
+) -> torch.Tensor | None:
+    """An SR stage's conditions for --stage: each prompt's scene rendered at the stage's size and fps
+    (ground_truth_videos), viewed at the previous stage's shape (data.stage_condition); None for the base."""
+    from imagen_video.data.views import stage_condition
+    from imagen_video.io import from_uint8
+
+    index = cascade.stages.index(cascade.stage(stage_name))
+    if index == 0:
+        return None
+    stage, previous = cascade.stages[index], cascade.stages[index - 1]
+    clips = from_uint8(ground_truth_videos(attributes, stage, seed))  # [N, C, T, H, W] in [-1, 1]
+    return stage_condition(clips, stage.fps, *stage.shape, stage.fps, *previous.shape, previous.fps)
+
+
+def judge_notes(attributes: list[dict | None], ground_truth: bool, what: str = "--ground-truth") -> list[str]:
+    """The table's note when some prompts have no attributes (no judge columns); `what` (--ground-truth, or
+    --stage of an SR stage) renders the prompts' scenes and needs them."""
     missing = sum(a is None for a in attributes)
     if not missing:
         return []
     if ground_truth:
         raise UserError(
-            "--ground-truth renders ShapesDataset scenes; it needs shapes prompts (shapes:heldout) or "
+            f"{what} renders ShapesDataset scenes; it needs shapes prompts (shapes:heldout) or "
             f"annotated ones (builtin:paraphrases, a .jsonl file); {missing} prompts have no attributes"
         )
     return [
@@ -183,10 +223,12 @@ def evaluate(
     random_init: bool = False,
     device: str | torch.device = "cpu",
     attributes: list[dict | None] | None = None,
+    stage: str | None = None,
 ) -> tuple[list[EvalRow], list[str]]:
     """One row per (cascade, guidance), plus the ground-truth row if asked -> (rows, notes). A cascade is
     given as (label, packaged name | folder | YAML) or (label, Cascade object); attributes (one per prompt,
-    None: unknown) default to parse_caption of each prompt."""
+    None: unknown) default to parse_caption of each prompt. With `stage`, each row samples that stage alone
+    (SR stages on ground-truth conditions) and the ground-truth row is rendered at its size."""
     from imagen_video.cascade import Cascade, parse_stage_guidance
 
     for spec in guidances:
@@ -194,32 +236,45 @@ def evaluate(
     attributes = caption_attributes(prompts) if attributes is None else list(attributes)
     if len(attributes) != len(prompts):
         raise ValueError(f"{len(attributes)} attributes for {len(prompts)} prompts")
-    notes = judge_notes(attributes, ground_truth)
+    loaded = [
+        (label, spec if isinstance(spec, Cascade) else Cascade.load(spec, random_init=random_init))
+        for label, spec in cascades
+    ]
+    needs_scenes = stage is not None and any(c.stage(stage) is not c.stages[0] for _, c in loaded)
+    notes = judge_notes(
+        attributes, ground_truth or needs_scenes, "--stage" if needs_scenes else "--ground-truth"
+    )
+    if stage is not None:
+        source = ", SR stages from the prompts' scenes at the previous stage's shape" if needs_scenes else ""
+        notes.append(f"--stage {stage}: each row samples that stage alone{source}")
     distinct = len(set(prompts))
     if min(num_distractors, distinct - 1) < num_distractors:
         notes.append(
             f"CLIP R-precision ranked each prompt against {max(distinct - 1, 0)} other prompts "
             f"(fewer than {num_distractors} distinct others)"
         )
-    rows, final_stage = [], None
+    rows, scored_stage = [], None
     bar = tqdm(total=len(cascades) * len(guidances) * len(prompts), desc="eval", unit="video")
-    for label, spec in cascades:
-        cascade = spec if isinstance(spec, Cascade) else Cascade.load(spec, random_init=random_init)
+    while loaded:  # popped: a cascade's U-Nets are freed once its rows are done
+        label, cascade = loaded.pop(0)
         cascade.to(device)
-        final_stage = final_stage or cascade.stages[-1]
+        scored_stage = scored_stage or (cascade.stage(stage) if stage else cascade.stages[-1])
         for guidance in guidances:  # stage names of per-stage specs, before any generation
             cascade.sampling_plan(steps, guidance)
-        warm_up = dict(seed=seed, steps=steps, guidance=guidances[0], progress=False)
-        cascade.generate(prompts[:1], **warm_up)  # untimed: loads weights and the text encoder
+        conditions = ground_truth_conditions(cascade, stage, attributes, seed) if stage else None
+        method = f"{label}:{stage}" if stage else label
+        make = batch_maker(cascade, prompts, guidances[0], steps, seed, stage, conditions)
+        make(0, 1)  # untimed warm-up: loads weights and the text encoder
         for guidance in guidances:
-            bar.set_postfix_str(f"{label} {guidance}")
-            videos, seconds = generate_timed(cascade, prompts, guidance, steps, seed, batch_size, bar)
+            bar.set_postfix_str(f"{method} {guidance}")
+            make = batch_maker(cascade, prompts, guidance, steps, seed, stage, conditions)
+            videos, seconds = generate_timed(make, len(prompts), batch_size, bar)
             metrics = score(videos, prompts, attributes, scorer, num_distractors, seed)
             rows.append(
                 EvalRow(
-                    label,
+                    method,
                     guidance,
-                    steps_label(cascade, steps),
+                    steps_label(cascade, steps, stage),
                     len(prompts),
                     **metrics,
                     seconds_per_video=seconds,
@@ -227,7 +282,7 @@ def evaluate(
             )
     bar.close()
     if ground_truth:
-        videos = ground_truth_videos(attributes, final_stage, seed)
+        videos = ground_truth_videos(attributes, scored_stage, seed)
         metrics = score(videos, prompts, attributes, scorer, num_distractors, seed)
         rows.append(EvalRow("ground truth", "–", "–", len(prompts), **metrics))
     return rows, notes
@@ -271,6 +326,7 @@ def run(args: argparse.Namespace) -> int:
         random_init=args.random_init,
         device=device,
         attributes=attributes,
+        stage=args.stage,
     )
     if args.random_init:
         notes.append("--random-init: the U-Nets were random (fixed seed), so this is a smoke test")
@@ -286,6 +342,7 @@ def run(args: argparse.Namespace) -> int:
         "num_distractors": args.num_distractors,
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
+        "stage": args.stage,
     }
     print(markdown_table(rows, notes), end="")
     try:
