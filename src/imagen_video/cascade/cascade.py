@@ -284,8 +284,7 @@ class Cascade:
         stage's shape (e.g. a ground-truth clip's view). Returns the stage's video, float in [-1, 1]."""
         prompts = check_prompts(prompts)
         check_seed(seed)
-        names = [stage.name for stage in self.stages]
-        index = names.index(self.stage(name).name)
+        index = self.stages.index(self.stage(name))
         _, stage_steps, schedule = self.sampling_plan(steps, guidance)[index]
         if index == 0 and condition is not None:
             raise UserError(f"stage {name!r} is the base: it samples from text alone; pass no condition")
