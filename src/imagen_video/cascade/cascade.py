@@ -289,7 +289,8 @@ class Cascade:
         if index == 0 and condition is not None:
             raise UserError(f"stage {name!r} is the base: it samples from text alone; pass no condition")
         if index > 0:
-            expected = (len(prompts), self.stages[index].unet.out_channels, *self.stages[index - 1].shape)
+            previous = self.stages[index - 1]
+            expected = (len(prompts), previous.unet.out_channels, *previous.shape)
             if condition is None or tuple(condition.shape) != expected:
                 got = "none" if condition is None else list(condition.shape)
                 raise UserError(
