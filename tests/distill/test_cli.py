@@ -13,7 +13,7 @@ from imagen_video.cascade import Cascade, StageDenoiser, cascade_config_from_dic
 from imagen_video.cli import main
 from imagen_video.diffusion import ConstantGuidance, sample
 from imagen_video.distill.config import DistillConfig, ProgressiveConfig, load_config
-from imagen_video.distill.task import example_guidance_weight, student_unet
+from imagen_video.distill.task import example_guidance_weight, student_unet, train_config
 from imagen_video.train import checkpoint
 from imagen_video.train.text import HashTextEncoder
 
@@ -165,6 +165,24 @@ def test_guided_resume_is_exact(teacher_dir, tmp_path):
         assert all(torch.equal(a[key][k], b[key][k]) for k in a[key])
     initial = Cascade.load(teacher_dir).unet("sr").state_dict()
     assert not torch.equal(a["model"]["out_conv.weight"], initial["out_conv.weight"])  # it trained
+
+
+def test_text_in_workers_gives_the_same_run(teacher_dir, tmp_path):
+    """Captions encoded in a DataLoader worker instead of the main process: bit-identical student."""
+
+    def run(name, **fields):
+        cfg = write_config(
+            tmp_path / f"{name}.yaml", teacher=str(teacher_dir), stage="sr", out=str(tmp_path / name),
+            run_dir=str(tmp_path / "runs" / name), data={"length": 16, "num_workers": 1}, **fields,
+        )  # fmt: skip
+        assert main(["distill", "guided", cfg]) == 0
+        teacher = Cascade.load(teacher_dir)
+        spec = train_config(load_config(DistillConfig, cfg), teacher, teacher.stage("sr")).text
+        assert spec.in_workers == fields.get("text_in_workers", False)
+        return checkpoint.load(tmp_path / "runs" / name / "latest.pt")["model"]
+
+    main_process, workers = run("main"), run("workers", text_in_workers=True)
+    assert all(torch.equal(main_process[k], workers[k]) for k in main_process)
 
 
 def test_example_guidance_weight_is_a_pure_uniform_draw():

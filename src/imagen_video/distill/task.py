@@ -37,7 +37,10 @@ def train_config(config: DistillConfig, cascade: Cascade, student: Stage) -> Tra
         prev = cascade.stages[index - 1]
         condition = ConditionSpec(prev.frames, prev.height, prev.width, config.cond_aug_max)
     encoder = cascade.config.text_encoder
-    text = TextSpec(encoder=encoder.name, max_length=encoder.max_length, dropout=0.0, cache=config.text_cache)
+    text = TextSpec(
+        encoder=encoder.name, max_length=encoder.max_length, dropout=0.0, cache=config.text_cache,
+        in_workers=config.text_in_workers,
+    )  # fmt: skip
     return TrainConfig(
         stage=dataclass_to_dict(student), seed=config.seed, out_dir=config.run_dir, condition=condition,
         data=config.data, text=text, loss_weighting=config.weighting, optim=config.optim, loop=config.loop,
@@ -133,14 +136,14 @@ class DistillTask(StageTask):
         """(x, t, eps, conditioning) of a micro-batch on the device (as in StageTask.loss)."""
         device = self.ctx.device
         x, t, eps = batch["x"].to(device), batch["t"].to(device), batch["eps"].to(device)
-        emb, mask = self.text(batch["caption"], batch["drop"])
+        emb, mask = self.text_condition(batch)
         image = batch["image"].to(device)
         lowres = aug_log_snr = None
         if "lowres" in batch:
             lowres = batch["lowres"].to(device)
             aug_log_snr = cond_aug_log_snr(batch["cond_aug_level"], x.shape[0]).to(device)
         cond = Conditioning(
-            emb.to(device), mask.to(device), lowres, aug_log_snr, image if bool(image.any()) else None,
+            emb, mask, lowres, aug_log_snr, image if bool(image.any()) else None,
             batch["w"].to(device=device, dtype=x.dtype),
         )  # fmt: skip
         return x, t, eps, cond
