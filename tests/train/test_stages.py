@@ -107,6 +107,21 @@ def test_export_puts_ema_weights_into_a_cascade_folder(make_config, tmp_path):
         export_stage(tmp_path / "other" / "latest.pt", cascade)
 
 
+def test_export_of_an_ssr_trained_on_frame_crops_keeps_the_folder_frames(make_config, tmp_path):
+    cascade = tmp_path / "cascade"
+    full = {**SSR, "height": 16, "width": 16}  # 4 frames, as the base
+    crops = {**full, "frames": 2, "fps": 2}
+    for name, stage in (("base", None), ("full", full), ("crops", crops)):
+        changes = {"stage": stage} if stage else {}
+        config = make_config(f"{name}.yaml", loop={"steps": 1}, **changes)
+        assert main(["train", str(config), "--out", str(tmp_path / name)]) == 0
+        assert main(["train", str(config), "--out", str(tmp_path / name), "--export", str(cascade)]) == 0
+    loaded = Cascade.load(cascade)
+    assert (loaded.stage("ssr").frames, loaded.stage("ssr").fps) == (4, 4)
+    ema, unet = load_latest(tmp_path / "crops")["ema"], loaded.unet("ssr").state_dict()
+    assert all(torch.equal(unet[k], v) for k, v in ema.items())
+
+
 def _shapes_files(n: int, folder) -> list[tuple[bytes, str]]:
     """n ShapesDataset clips as gif bytes with their captions."""
     ds = ShapesDataset(frames=8, height=16, width=16, fps=8, length=n, seed=1)

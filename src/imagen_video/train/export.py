@@ -33,7 +33,9 @@ def _stage_size(stage: dict) -> int:
 def export_stage(checkpoint_path: str | Path, cascade_dir: str | Path, stage_name: str | None = None) -> Path:
     """Write the checkpoint's EMA U-Net as `<cascade_dir>/<stage>.safetensors` and put its stage entry into
     cascade.yaml (replacing a stage of that name, else inserted in output-size order; the folder is created
-    if needed). The text encoder must match the folder's. Returns the cascade folder."""
+    if needed). The text encoder must match the folder's. An SSR stage trained on frame crops that replaces
+    an SSR stage of the folder keeps the folder's frames and fps (its U-Net runs on any number of frames).
+    Returns the cascade folder."""
     checkpoint_path, cascade_dir = Path(checkpoint_path), Path(cascade_dir)
     if not checkpoint_path.is_file():
         raise UserError(f"no checkpoint at {checkpoint_path}; train first (imagen-video train CONFIG.yaml)")
@@ -52,6 +54,9 @@ def export_stage(checkpoint_path: str | Path, cascade_dir: str | Path, stage_nam
             f"was trained with {text_encoder['name']!r}; export into another folder"
         )
     entry = dataclass_to_dict(stage)
+    replaced = next((s for s in data["stages"] if s.get("name") == stage.name), None)
+    if replaced is not None and stage.kind == replaced.get("kind") == "ssr":
+        entry.update(frames=replaced["frames"], fps=replaced["fps"])
     stages = [s for s in data["stages"] if s.get("name") != stage.name] + [entry]
     data["stages"] = sorted(stages, key=_stage_size)
     if data["stages"][0]["kind"] == "base":
