@@ -8,6 +8,7 @@ from imagen_video.cascade import (
     cascade_config_from_dict,
     parse_guidance,
     parse_steps,
+    registry,
     resolve_cascade,
 )
 from imagen_video.cascade.config import cascade_config_to_dict
@@ -101,13 +102,14 @@ def test_parse_steps_specs():
             parse_steps(bad)
 
 
-def test_load_paths_and_names(tmp_path):
+def test_load_paths_and_names(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="not a cascade folder"):
         Cascade.load(tmp_path)
     with pytest.raises(UserError, match="base.safetensors: weight file for stage 'base' is missing"):
         Cascade.load(TINY_YAML)  # a YAML without weights next to it needs random_init=True
+    monkeypatch.setitem(registry.PLANNED, "tiny-next", "a cascade planned but not packaged")
     with pytest.raises(UserError, match="has not shipped yet.*--cascade configs/tiny.yaml"):
-        resolve_cascade("tiny-distilled")
+        resolve_cascade("tiny-next")
     assert resolve_cascade(TINY_YAML) == TINY_YAML
     with pytest.raises(UserError, match="no stage 'ssr9'"):
         Cascade.load(TINY_YAML, random_init=True).unet("ssr9")

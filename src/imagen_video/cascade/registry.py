@@ -16,7 +16,7 @@ DEFAULT_NAME = "tiny"
 # names the project ships (or will ship): the trained tiny cascade and its distilled version
 PLANNED = {
     "tiny": "the trained tiny cascade (MiniLM text encoder, trained on ShapesDataset)",
-    "tiny-distilled": "the tiny cascade distilled to 8 sampling steps per stage",
+    "tiny-distilled": "the tiny cascade distilled to <= 8 sampling steps per stage, one U-Net call each",
 }
 NOT_SHIPPED_HINT = (
     "until it ships, try the pipeline with random weights: --cascade configs/tiny.yaml "

@@ -1,0 +1,26 @@
+"""The packaged tiny-distilled cascade: every stage a w-conditioned student, <= 8 steps of one U-Net call."""
+
+import torch
+
+from imagen_video.cascade import Cascade, resolve_cascade
+
+
+def test_tiny_distilled_samples_each_stage_in_at_most_8_single_unet_calls():
+    distilled, original = Cascade.load("tiny-distilled"), Cascade.load("tiny")
+    assert resolve_cascade("tiny-distilled").name == "tiny-distilled"
+    calls = {}
+    for stage in distilled.stages:
+        assert stage.sampler == "stochastic" and 1 <= stage.steps <= 8 and stage.unet.guidance_embedding
+        teacher = original.stage(stage.name)  # same shapes as the original cascade, stage by stage
+        assert (stage.frames, stage.height, stage.width) == (teacher.frames, teacher.height, teacher.width)
+        calls[stage.name] = []
+        distilled.unet(stage.name).register_forward_hook(
+            lambda module, args, out, seen=calls[stage.name]: seen.append(args[0].shape[0])
+        )
+    prompt = "a red circle moving to the left"
+    result = distilled.generate([prompt], seed=0, guidance="constant:6", progress=False)
+    # guidance w = 6 costs one forward of batch 1 per step (no conditional/unconditional pair)
+    assert calls == {stage.name: [1] * stage.steps for stage in distilled.stages}
+    last = distilled.stages[-1]
+    assert result.videos.shape[1:4] == (last.frames, last.height, last.width)
+    assert torch.isfinite(torch.as_tensor(result.videos, dtype=torch.float32)).all()
