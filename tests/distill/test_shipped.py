@@ -1,7 +1,5 @@
 """The packaged tiny-distilled cascade: every stage a w-conditioned student, <= 8 steps of one U-Net call."""
 
-import torch
-
 from imagen_video.cascade import Cascade, resolve_cascade
 
 
@@ -23,4 +21,3 @@ def test_tiny_distilled_samples_each_stage_in_at_most_8_single_unet_calls():
     assert calls == {stage.name: [1] * stage.steps for stage in distilled.stages}
     last = distilled.stages[-1]
     assert result.videos.shape[1:4] == (last.frames, last.height, last.width)
-    assert torch.isfinite(torch.as_tensor(result.videos, dtype=torch.float32)).all()
