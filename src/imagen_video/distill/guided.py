@@ -51,3 +51,34 @@ def guided_loss(
     v_student = student(z_t, t, guidance_weight)
     per_sample = reduce((target - v_student.to(dtype)) ** 2, "b ... -> b", "mean")
     return (v_loss_weight(schedule.log_snr(t), weighting) * per_sample).mean()
+
+
+@torch.no_grad()
+def guidance_fidelity(
+    student: GuidedStudent,
+    teacher_cond: Denoiser,
+    teacher_uncond: Denoiser,
+    z_t: Tensor,
+    t: Tensor,
+    guidance_weight: float,
+) -> tuple[float, float]:
+    """(relative error, guidance captured) of a w-conditioned student at one w > 0, in v over a batch.
+
+    relative error = ||v_s(z_t, w) - v_w|| / ||v_w|| with v_w = (1 + w) v(z_t, c) - w v(z_t), the guided
+    teacher; guidance captured = <v_s(w) - v_s(0), v_w - v(z_t, c)> / ||v_w - v(z_t, c)||^2, the share of
+    the guidance direction the student's w input reproduces: 1 for a faithful student, 0 for one that
+    ignores w (it then samples as the conditional teacher whatever w is asked for).
+    """
+    if guidance_weight <= 0:
+        raise ValueError(
+            f"guidance_fidelity needs w > 0 (w = 0 has no guidance direction), got {guidance_weight}"
+        )
+    v_cond, v_uncond = teacher_cond(z_t, t).double(), teacher_uncond(z_t, t).double()
+    v_w = guided_v(v_cond, v_uncond, guidance_weight)
+    w = torch.full_like(t, guidance_weight)
+    v_student = student(z_t, t, w).double()
+    v_student_0 = student(z_t, t, torch.zeros_like(t)).double()
+    error = (v_student - v_w).norm() / v_w.norm()
+    direction = v_w - v_cond
+    captured = ((v_student - v_student_0) * direction).sum() / direction.pow(2).sum()
+    return float(error), float(captured)

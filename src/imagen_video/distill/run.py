@@ -9,6 +9,7 @@ student initialisation; the final student is recorded with the "stochastic" samp
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 from tqdm import tqdm
@@ -53,6 +54,32 @@ def _load_teacher(config: DistillConfig) -> tuple[Cascade, Stage]:
     return cascade, cascade.stage(config.stage)
 
 
+def fidelity_weights(w_min: float, w_max: float) -> tuple[float, ...]:
+    """The w > 0 a guided student is checked at: a quarter, half and all of the way across [w_min, w_max]."""
+    return tuple(w for w in (w_min + f * (w_max - w_min) for f in (0.25, 0.5, 1.0)) if w > 0)
+
+
+def report_fidelity(task: GuidedTask, student: VideoUNet, config: DistillConfig) -> dict | None:
+    """Measure the guided student against its teacher (GuidedTask.fidelity), print the table and write it to
+    run_dir/guidance_fidelity.json; None when config.fidelity_examples is 0 or the range has no w > 0."""
+    weights = fidelity_weights(config.w_min, config.w_max)
+    if not config.fidelity_examples or not weights:
+        return None
+    student = student.to(task.ctx.device)
+    table = task.fidelity(student, weights, config.fidelity_examples)
+    report = {
+        "examples": config.fidelity_examples,
+        "w": {f"{w:g}": {"relative_error": e, "guidance_captured": c} for w, (e, c) in table.items()},
+    }
+    print(f"guided student vs guided teacher on {config.fidelity_examples} clips (v; captured 1 = faithful, "
+          "0 = ignores w):")  # fmt: skip
+    for w, (e, c) in table.items():
+        print(f"  w = {w:<5g} relative error {100 * e:5.1f} %   guidance captured {c:6.3f}")
+    path = Path(config.run_dir) / "guidance_fidelity.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
 def distill_guided(config: DistillConfig, resume: bool = False) -> Path:
     """Meng et al. stage 1 on the training loop; returns the output cascade folder."""
     ctx = distributed.setup()
@@ -70,7 +97,9 @@ def distill_guided(config: DistillConfig, resume: bool = False) -> Path:
         saved = _saved_config(config, cascade, stage)
         result = run_loop(task, config.loop, config.optim, config.run_dir, ctx, config=saved, resume=resume)
         if ctx.is_main:
-            write_student(cascade, *ema_unet(checkpoint.load(result.checkpoint)), config.out)
+            student_stage, student = ema_unet(checkpoint.load(result.checkpoint))
+            write_student(cascade, student_stage, student, config.out)
+            report_fidelity(task, student, config)
         distributed.barrier()
         return Path(config.out)
     finally:

@@ -16,8 +16,9 @@ from torch import Tensor, nn
 
 from imagen_video.cascade import Cascade, Stage, cond_aug_log_snr
 from imagen_video.config import dataclass_to_dict
+from imagen_video.diffusion import expand_like
 from imagen_video.distill.config import DistillConfig
-from imagen_video.distill.guided import guided_loss
+from imagen_video.distill.guided import guidance_fidelity, guided_loss
 from imagen_video.distill.progressive import progressive_loss
 from imagen_video.models import UNetConfig, VideoUNet
 from imagen_video.train.config import ConditionSpec, TextSpec, TrainConfig
@@ -25,6 +26,7 @@ from imagen_video.train.distributed import Dist
 from imagen_video.train.order import micro_positions, sample_seed
 from imagen_video.train.stage import StageTask
 
+FIDELITY_STEP = 10**9  # the step whose examples measure a guided student: no run trains on them
 W_STREAM = 1  # the extra seed key that separates w's stream from the stage's own draws of an example
 
 
@@ -162,6 +164,32 @@ class GuidedTask(DistillTask):
             x, schedule, self.w_min, self.w_max, self.config.loss_weighting,
             guidance_weight=cond.guidance_weight, t=t, noise=eps,
         )  # fmt: skip
+
+    @torch.no_grad()
+    def fidelity(self, student: nn.Module, weights: tuple[float, ...], examples: int) -> dict[float, tuple]:
+        """{w: (relative error, guidance captured)} of `student` (guided.guidance_fidelity) on `examples`
+        clips of step FIDELITY_STEP, an index no run reaches, each at its own t ~ U[0, 1] and eps."""
+        batch = next(iter(self.batches(FIDELITY_STEP, examples)))
+        x, t, eps, cond = self.prepare(batch)
+        schedule = self.stage.schedule
+        alpha, sigma = schedule.alpha_sigma(t)
+        z_t = expand_like(alpha, x) * x + expand_like(sigma, x) * eps
+        was_training = student.training
+        student.eval()
+        try:
+            return {
+                w: guidance_fidelity(
+                    lambda z, t, w: cond.denoiser(student, schedule, w=w)(z, t),
+                    cond.denoiser(self.teacher, schedule),
+                    cond.denoiser(self.teacher, schedule, text=False),
+                    z_t,
+                    t,
+                    w,
+                )  # fmt: skip
+                for w in weights
+            }
+        finally:
+            student.train(was_training)
 
 
 class ProgressiveTask(DistillTask):
