@@ -167,3 +167,26 @@ def test_condition_shape_defaults():
     )
     assert ssr.condition.shape(build_stage(ssr)) == (8, 8, 8)
     assert np.isclose(build_stage(ssr).fps, 6.0)
+
+
+def test_shapes_data_options_reach_the_dataset(make_config):
+    """data.two_object_fraction = 0 and data.paraphrase = false: one object, canonical captions only (the
+    defaults give both two-object scenes and paraphrases); other sources refuse the keys."""
+    from imagen_video.data.captions import caption
+    from imagen_video.train.distributed import Dist
+    from imagen_video.train.examples import build_source
+
+    def samples(**data):
+        size = {"height": 16, "width": 16}  # 8x8 frames have no room for a second object
+        config = load_train_config(make_config(stage=size, data={"source": "shapes", **data}))
+        source = build_source(config, build_stage(config), Dist())
+        return [source[i] for i in range(40)]
+
+    plain = samples(two_object_fraction=0.0, paraphrase=False)
+    assert all(s["attributes"].get("count", 1) == 1 for s in plain)
+    assert all(s["caption"] == caption(s["attributes"], paraphrase=False) for s in plain)
+    default = samples()
+    assert any(s["attributes"].get("count", 1) == 2 for s in default)
+    assert any(s["caption"] != caption(s["attributes"], paraphrase=False) for s in default)
+    with pytest.raises(UserError, match="shapes source only"):
+        load_train_config(make_config(data={"source": "folder", "path": "videos", "paraphrase": False}))

@@ -80,6 +80,8 @@ class DataSpec:
     """Where clips come from: `shapes` (procedural), `folder` (videos + .txt captions), `shards` (tar).
 
     `image_fraction` of every global batch are still-image samples in image mode (joint training, SPEC §4).
+    `two_object_fraction`, `paraphrase`: ShapesDataset's share of two-object scenes and its paraphrased
+    captions (False: canonical captions only); `shapes` source only.
     """
 
     source: str = "shapes"
@@ -88,6 +90,8 @@ class DataSpec:
     length: int = 100_000
     seed: int = 0
     image_fraction: float = 0.0
+    two_object_fraction: float = 0.25
+    paraphrase: bool = True
     num_workers: int = 0
 
     def __post_init__(self):
@@ -101,6 +105,15 @@ class DataSpec:
             f"data.image_fraction must be in [0, 1], got {self.image_fraction}",
         )
         _check(self.num_workers >= 0, f"data.num_workers must be >= 0, got {self.num_workers}")
+        _check(
+            0.0 <= self.two_object_fraction <= 1.0,
+            f"data.two_object_fraction must be in [0, 1], got {self.two_object_fraction}",
+        )
+        _check(
+            self.source == "shapes" or (self.two_object_fraction == 0.25 and self.paraphrase),
+            "data.two_object_fraction and data.paraphrase set the shapes source only; data.source is "
+            f"{self.source!r}",
+        )
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,9 @@ def build_source(config: TrainConfig, stage: Stage, ctx: Dist, images: bool = Fa
     if data.source == "shapes":
         images = 1.0 if images else 0.0
         return ShapesDataset(
-            **shape, split=data.split, seed=data.seed, length=data.length, image_fraction=images
-        )
+            **shape, split=data.split, seed=data.seed, length=data.length, image_fraction=images,
+            two_object_fraction=data.two_object_fraction, paraphrase=data.paraphrase,
+        )  # fmt: skip
     if data.source == "folder":
         return VideoTextFolder(data.path, **shape)
     return TarVideoStream(
