@@ -185,7 +185,7 @@ class GuidedTask(DistillTask):
                     z_t,
                     t,
                     w,
-                )  # fmt: skip
+                )
                 for w in weights
             }
         finally:
