@@ -53,6 +53,7 @@ __all__ = [
     "split_triples",
 ]
 
+TWO_OBJECT_FRACTION = 0.25  # default share of scenes with a second, still object
 SIZE_RANGE = (0.10, 0.16)  # size of moving and still objects, fraction of min(height, width)
 GROW_SIZE_RANGE = (0.07, 0.09)  # smallest size of a growing or shrinking object
 GROW_RATE_RANGE = (0.25, 0.45)  # d log(size) / dt per second, before clipping to the ratio range below
@@ -278,7 +279,7 @@ class ShapesDataset(torch.utils.data.Dataset):
         seed: int = 0,
         length: int = 100_000,
         image_fraction: float = 0.0,
-        two_object_fraction: float = 0.25,
+        two_object_fraction: float = TWO_OBJECT_FRACTION,
         paraphrase: bool = True,
         supersample: int = 4,
     ):

@@ -14,6 +14,7 @@ from pathlib import Path
 from imagen_video.cascade import Stage
 from imagen_video.cascade.config import resolve_unet
 from imagen_video.config import dataclass_from_dict, read_yaml
+from imagen_video.data.shapes import TWO_OBJECT_FRACTION
 from imagen_video.errors import UserError
 
 DATA_SOURCES = ("shapes", "folder", "shards")
@@ -90,7 +91,7 @@ class DataSpec:
     length: int = 100_000
     seed: int = 0
     image_fraction: float = 0.0
-    two_object_fraction: float = 0.25
+    two_object_fraction: float = TWO_OBJECT_FRACTION
     paraphrase: bool = True
     num_workers: int = 0
 
@@ -110,7 +111,7 @@ class DataSpec:
             f"data.two_object_fraction must be in [0, 1], got {self.two_object_fraction}",
         )
         _check(
-            self.source == "shapes" or (self.two_object_fraction == 0.25 and self.paraphrase),
+            self.source == "shapes" or (self.two_object_fraction == TWO_OBJECT_FRACTION and self.paraphrase),
             "data.two_object_fraction and data.paraphrase set the shapes source only; data.source is "
             f"{self.source!r}",
         )
