@@ -4,7 +4,6 @@ Linear toy denoisers v(z, c) = A z and v(z) = B z make every quantity closed-for
 v_s(z, w) = A z + f w (A - B) z reproduces the share f of the guidance direction v_w - v(z, c) = w (A - B) z.
 """
 
-import dataclasses
 import json
 
 import pytest
@@ -14,8 +13,7 @@ from imagen_video.cascade import Cascade
 from imagen_video.cli import main
 from imagen_video.distill.config import DistillConfig, load_config
 from imagen_video.distill.guided import guidance_fidelity
-from imagen_video.distill.run import fidelity_weights
-from imagen_video.distill.task import GuidedTask, train_config
+from imagen_video.distill.run import fidelity_weights, guided_task
 from imagen_video.train import distributed
 
 from .test_cli import teacher_dir, write_config  # noqa: F401  (teacher_dir is a fixture)
@@ -84,11 +82,7 @@ def test_a_fresh_student_captures_none_of_the_guidance(teacher_dir, tmp_path):  
         tmp_path / "g.yaml", teacher=str(teacher_dir), stage="sr", out=str(tmp_path / "o"),
         run_dir=str(tmp_path / "r"),
     ))  # fmt: skip
-    cascade = Cascade.load(teacher_dir)
-    stage = cascade.stage("sr")
-    stage = dataclasses.replace(stage, unet=stage.unet.replace(guidance_embedding=True))
-    task = GuidedTask(train_config(cfg, cascade, stage), distributed.setup(), cfg.w_min, cfg.w_max)
-    task.set_teacher(cascade.unet("sr"), stage)
+    task = guided_task(cfg, distributed.setup())[1]
     table = task.fidelity(task.model, (1.0, 4.0, 8.0), 3)
     assert all(captured == 0.0 for _, captured in table.values())
     errors = [error for error, _ in table.values()]

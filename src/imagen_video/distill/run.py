@@ -80,20 +80,28 @@ def report_fidelity(task: GuidedTask, student: VideoUNet, config: DistillConfig)
     return report
 
 
+def guided_task(config: DistillConfig, ctx: distributed.Dist) -> tuple[Cascade, GuidedTask]:
+    """The teacher cascade and the guided task whose student (a fresh copy of the teacher stage with a
+    guidance embedding) distils it."""
+    cascade, teacher_stage = _load_teacher(config)
+    if teacher_stage.unet.guidance_embedding:
+        raise UserError(
+            f"stage {config.stage!r} of {config.teacher} already takes a guidance weight (it is a guided "
+            "student); distil it further with `imagen-video distill progressive`"
+        )
+    unet = dataclasses.replace(teacher_stage.unet, guidance_embedding=True)
+    stage = dataclasses.replace(teacher_stage, unet=unet)
+    task = GuidedTask(train_config(config, cascade, stage), ctx, config.w_min, config.w_max)
+    task.set_teacher(cascade.unet(stage.name), stage)
+    return cascade, task
+
+
 def distill_guided(config: DistillConfig, resume: bool = False) -> Path:
     """Meng et al. stage 1 on the training loop; returns the output cascade folder."""
     ctx = distributed.setup()
     try:
-        cascade, teacher_stage = _load_teacher(config)
-        if teacher_stage.unet.guidance_embedding:
-            raise UserError(
-                f"stage {config.stage!r} of {config.teacher} already takes a guidance weight (it is a guided "
-                "student); distil it further with `imagen-video distill progressive`"
-            )
-        unet = dataclasses.replace(teacher_stage.unet, guidance_embedding=True)
-        stage = dataclasses.replace(teacher_stage, unet=unet)
-        task = GuidedTask(train_config(config, cascade, stage), ctx, config.w_min, config.w_max)
-        task.set_teacher(cascade.unet(stage.name), stage)
+        cascade, task = guided_task(config, ctx)
+        stage = task.stage
         saved = _saved_config(config, cascade, stage)
         result = run_loop(task, config.loop, config.optim, config.run_dir, ctx, config=saved, resume=resume)
         if ctx.is_main:
