@@ -7,7 +7,6 @@ import torch
 
 from imagen_video.errors import UserError
 from imagen_video.models import VideoUNet, presets
-from imagen_video.models.blocks import CrossAttention
 
 from .helpers import inputs, make_model, randomize_zero_init, small_config
 
@@ -258,41 +257,35 @@ def test_frame_embedding_starts_as_the_identity_and_skips_images():
         assert torch.equal(images[0], trained(**kw, image_mode=True)[0])
 
 
-def test_guidance_gate_scales_what_the_text_changes():
-    """Cross-attention with gain g: r + g * (r - r0); r0: the residual of the null token alone."""
-    torch.manual_seed(0)
-    layer = randomize_zero_init(CrossAttention(16, 12, 8)).eval()
-    x = torch.randn(2 * 3, 16, 4, 4).contiguous(memory_format=torch.channels_last)  # (b t) c h w, b = 2
-    ctx, mask = torch.randn(2, 5, 12), torch.tensor([[True] * 5, [True, True, True, False, False]])
-    gain = 2.5 * torch.randn(2, 16)
-    with torch.no_grad():
-        r = layer(x, ctx, mask) - x
-        r0 = layer(x, ctx, torch.zeros_like(mask).index_fill_(1, torch.tensor([0]), True)) - x
-        per_frame = gain.repeat_interleave(3, dim=0)[:, :, None, None]
-        torch.testing.assert_close(
-            layer(x, ctx, mask, gain) - x, r + per_frame * (r - r0), rtol=1e-5, atol=1e-5
-        )
-        assert (r - r0).abs().max() > 1e-2
-
-
-def test_guidance_gate_changes_conditional_not_unconditional_output():
-    """Random gates move the output with text, and leave the unconditional output (no text) exactly alone."""
+def test_guidance_gate_scales_every_text_residual_by_one_plus_w_a():
+    """Gated at w with gates a == ungated with each cross-attention output projection and the pooled-text
+    projection scaled per channel by 1 + w * a (the gate multiplies exactly those residuals)."""
     cfg = small_config("attention", guidance_embedding=True)
     plain = make_model(cfg)
     gated = VideoUNet(cfg.replace(guidance_gate=True)).eval()
     missing = gated.load_state_dict(plain.state_dict(), strict=False).missing_keys
     assert missing and all(k == "pool_gate" or k.endswith(".cross_gate") for k in missing)
-    kw, w = inputs(cfg), torch.tensor([2.5, 6.0])
-    g = torch.Generator().manual_seed(7)
+    w, g = 2.5, torch.Generator().manual_seed(7)
+    kw = inputs(cfg)
     with torch.no_grad():
-        assert torch.equal(gated(**kw, guidance_weight=w), plain(**kw, guidance_weight=w))  # zero gates
+        assert torch.equal(
+            gated(**kw, guidance_weight=torch.full((2,), w)), plain(**kw, guidance_weight=torch.full((2,), w))
+        )
         for name in missing:
             gated.get_parameter(name).copy_(torch.randn(gated.get_parameter(name).shape, generator=g))
-        assert (gated(**kw, guidance_weight=w) - plain(**kw, guidance_weight=w)).abs().max() > 1e-3
-        no_text = dict(kw, text_emb=None, text_mask=None)
-        torch.testing.assert_close(
-            gated(**no_text, guidance_weight=w), plain(**no_text, guidance_weight=w), rtol=1e-5, atol=1e-5
-        )
+        scaled = make_model(cfg)
+        for name in missing:
+            scale = 1 + w * gated.get_parameter(name)
+            if name == "pool_gate":
+                scaled.text_pool.weight.mul_(scale[:, None])
+            else:
+                out = scaled.get_submodule(name.removesuffix(".cross_gate") + ".cross.out")
+                out.weight.mul_(scale[:, None])
+                out.bias.mul_(scale)
+        v_gated = gated(**kw, guidance_weight=torch.full((2,), w))
+        v_scaled = scaled(**kw, guidance_weight=torch.full((2,), w))
+        assert (v_gated - plain(**kw, guidance_weight=torch.full((2,), w))).abs().max() > 1e-3
+        torch.testing.assert_close(v_gated, v_scaled, rtol=1e-5, atol=1e-5)
 
 
 def test_guidance_gate_needs_the_guidance_embedding():

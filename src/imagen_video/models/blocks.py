@@ -144,9 +144,8 @@ class CrossAttention(nn.Module):
         self.kv = nn.Linear(ctx_dim, 2 * ch)
         self.out = _zero_(nn.Linear(ch, ch))
 
-    def forward(self, x: Tensor, ctx: Tensor, ctx_mask: Tensor | None, gain: Tensor | None = None) -> Tensor:
-        """x + r(x, ctx), or with `gain [b, C]`: x + r + gain * (r - r0), where r0 is the residual with the
-        null token alone (text masked out), so 1 + gain scales what the text changes (gain 0: exactly r)."""
+    def forward(self, x: Tensor, ctx: Tensor, ctx_mask: Tensor | None, gate: Tensor | None = None) -> Tensor:
+        """x + gate * attention(x, ctx); `gate [(b t), C, 1, 1]` (None: 1) scales the residual."""
         n, _, height, width = x.shape
         b = ctx.shape[0]
         # all frames of a sample share its text: fold frames into the query length, no key/value copies
@@ -156,11 +155,8 @@ class CrossAttention(nn.Module):
         mask = None if ctx_mask is None else ctx_mask[:, None, None, :]
         o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         out = self.out(rearrange(o, "b h l d -> b l (h d)"))
-        if gain is not None:  # one key (the null token): attention returns its value at every query
-            null = self.out(rearrange(v[:, :, :1], "b h s d -> b s (h d)"))
-            out = out + gain[:, None, :] * (out - null)
-        tokens = tokens + out
-        return _frames(rearrange(tokens, "b (t h w) c -> (b t) h w c", h=height, w=width))
+        out = _frames(rearrange(out, "b (t h w) c -> (b t) h w c", h=height, w=width))
+        return x + out if gate is None else x + gate * out
 
 
 def rotate_frames(x: Tensor, base: float = 10000.0) -> Tensor:

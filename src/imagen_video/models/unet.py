@@ -51,11 +51,10 @@ class UNetConfig:
     - `guidance_embedding`: embed a scalar guidance weight w (guided-distillation students, Meng et al.).
     - `guidance_embedding_scale`: OUR CHOICE: the sinusoidal embedding sees w * 50, so w in [0, 20] spans
       the same [0, 1000] range as the noise level input.
-    - `guidance_gate` (needs `guidance_embedding`): OUR CHOICE: what the text changes in each cross-attention
-      residual (the residual minus the null token's alone) and the pooled text are also scaled by 1 + w * a,
-      a learned per channel and zero-initialised. Guidance (1 + w) v(z, c) - w v(z) amplifies what the text
-      changes; the gate states that directly, where the embedding alone has to learn it through the
-      noise-level FiLM path.
+    - `guidance_gate` (needs `guidance_embedding`): OUR CHOICE: each text cross-attention residual and the
+      pooled text are also scaled by 1 + w * a, a learned per channel and zero-initialised. Guidance
+      (1 + w) v(z, c) - w v(z) amplifies what the text changes; the gate states that directly, where the
+      embedding alone has to learn it through the noise-level FiLM path.
     """
 
     in_channels: int = 3
@@ -174,8 +173,10 @@ class UNetBlock(nn.Module):
         if self.attn is not None:
             x = self.attn(x)
         if self.cross is not None:
-            gain = None if self.cross_gate is None else w[:, None] * self.cross_gate
-            x = self.cross(x, ctx, ctx_mask, gain)
+            gate = None
+            if self.cross_gate is not None:
+                gate = repeat(1 + w[:, None] * self.cross_gate, "b c -> (b t) c 1 1", t=frames)
+            x = self.cross(x, ctx, ctx_mask, gate)
         if self.temporal is not None and not skip_temporal:
             x = self.temporal(x, frames, video_mask)
         return x
@@ -336,7 +337,7 @@ class VideoUNet(nn.Module):
             w = w.to(dtype)
         ctx, ctx_mask, pooled = self._context(b, text_emb, text_mask, dtype)
         if self.pool_gate is not None:
-            pooled = pooled + w[:, None] * self.pool_gate * pooled
+            pooled = pooled * (1 + w[:, None] * self.pool_gate)
         if bool(ctx_mask.all()):
             ctx_mask = None  # nothing to mask: lets SDPA use its fused kernels
         emb = repeat(emb + pooled, "b e -> b t e", t=frames)
