@@ -62,12 +62,9 @@ def unet_calls(unet):
     return calls
 
 
-@pytest.mark.parametrize("gate", [False, True])
-def test_student_starts_as_the_conditional_teacher(teacher_dir, gate):
+def test_student_starts_as_the_conditional_teacher(teacher_dir):
     teacher = Cascade.load(teacher_dir).unet("base")
-    student = student_unet(
-        teacher, teacher.config.replace(guidance_embedding=True, guidance_gate=gate)
-    ).eval()
+    student = student_unet(teacher, teacher.config.replace(guidance_embedding=True)).eval()
     emb, mask = HashTextEncoder(8, 8).encode(["a red circle", "a blue square moving left"])
     z, log_snr = torch.randn(2, 3, 4, 8, 8), torch.tensor([-3.0, 2.0])
     with torch.no_grad():

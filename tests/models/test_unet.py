@@ -255,39 +255,3 @@ def test_frame_embedding_starts_as_the_identity_and_skips_images():
         assert (randomized(**kw) - trained(**kw)).abs().max() > 1e-3
         images = randomized(**kw, image_mode=torch.tensor([True, False]))
         assert torch.equal(images[0], trained(**kw, image_mode=True)[0])
-
-
-def test_guidance_gate_scales_every_text_residual_by_one_plus_w_a():
-    """Gated at w with gates a == ungated with each cross-attention output projection and the pooled-text
-    projection scaled per channel by 1 + w * a (the gate multiplies exactly those residuals)."""
-    cfg = small_config("attention", guidance_embedding=True)
-    plain = make_model(cfg)
-    gated = VideoUNet(cfg.replace(guidance_gate=True)).eval()
-    missing = gated.load_state_dict(plain.state_dict(), strict=False).missing_keys
-    assert missing and all(k == "pool_gate" or k.endswith(".cross_gate") for k in missing)
-    w, g = 2.5, torch.Generator().manual_seed(7)
-    kw = inputs(cfg)
-    with torch.no_grad():
-        assert torch.equal(
-            gated(**kw, guidance_weight=torch.full((2,), w)), plain(**kw, guidance_weight=torch.full((2,), w))
-        )
-        for name in missing:
-            gated.get_parameter(name).copy_(torch.randn(gated.get_parameter(name).shape, generator=g))
-        scaled = make_model(cfg)
-        for name in missing:
-            scale = 1 + w * gated.get_parameter(name)
-            if name == "pool_gate":
-                scaled.text_pool.weight.mul_(scale[:, None])
-            else:
-                out = scaled.get_submodule(name.removesuffix(".cross_gate") + ".cross.out")
-                out.weight.mul_(scale[:, None])
-                out.bias.mul_(scale)
-        v_gated = gated(**kw, guidance_weight=torch.full((2,), w))
-        v_scaled = scaled(**kw, guidance_weight=torch.full((2,), w))
-        assert (v_gated - plain(**kw, guidance_weight=torch.full((2,), w))).abs().max() > 1e-3
-        torch.testing.assert_close(v_gated, v_scaled, rtol=1e-5, atol=1e-5)
-
-
-def test_guidance_gate_needs_the_guidance_embedding():
-    with pytest.raises(UserError, match="guidance_gate.*guidance_embedding"):
-        small_config("attention", guidance_gate=True)

@@ -47,8 +47,6 @@ class DistillConfig:
     - `fidelity_examples`: guided only: after the run, the EMA student's relative error and share of the
       guidance direction captured (guided.guidance_fidelity) at three w in the range are measured on this
       many clips (0: off), printed and written to run_dir/guidance_fidelity.json.
-    - `guidance_gate`: guided only: the student also gets UNetConfig.guidance_gate (text residuals scaled by
-      1 + w * a, a learned and zero-initialised).
     - `loop.steps`: the number of iterations (progressive: per halving).
     """
 
@@ -64,7 +62,6 @@ class DistillConfig:
     text_cache: str | None = None
     text_in_workers: bool = False
     fidelity_examples: int = 16
-    guidance_gate: bool = False
     data: DataSpec = field(default_factory=DataSpec)
     optim: OptimSpec = field(default_factory=OptimSpec)
     loop: LoopSpec = field(default_factory=LoopSpec)

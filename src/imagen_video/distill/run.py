@@ -89,9 +89,7 @@ def guided_task(config: DistillConfig, ctx: distributed.Dist) -> tuple[Cascade, 
             f"stage {config.stage!r} of {config.teacher} already takes a guidance weight (it is a guided "
             "student); distil it further with `imagen-video distill progressive`"
         )
-    unet = dataclasses.replace(
-        teacher_stage.unet, guidance_embedding=True, guidance_gate=config.guidance_gate
-    )
+    unet = dataclasses.replace(teacher_stage.unet, guidance_embedding=True)
     stage = dataclasses.replace(teacher_stage, unet=unet)
     task = GuidedTask(train_config(config, cascade, stage), ctx, config.w_min, config.w_max)
     task.set_teacher(cascade.unet(stage.name), stage)

@@ -52,17 +52,13 @@ def train_config(config: DistillConfig, cascade: Cascade, student: Stage) -> Tra
 
 def student_unet(teacher: VideoUNet, config: UNetConfig) -> VideoUNet:
     """A U-Net with `config` initialised from the teacher's weights (Meng et al.). A guidance embedding the
-    teacher lacks gets a zero output layer (guidance gates start at zero), so the student starts as the
-    conditional teacher at every w."""
+    teacher lacks gets a zero output layer, so the student starts as the conditional teacher at every w."""
     student = VideoUNet(config).to(next(teacher.parameters()).device)
     missing, unexpected = student.load_state_dict(teacher.state_dict(), strict=False)
-    new = ("guidance_emb.", "pool_gate") if config.guidance_gate else ("guidance_emb.",)
-    foreign = [k for k in missing if not k.startswith(new) and not k.endswith(".cross_gate")] + list(
-        unexpected
-    )
+    foreign = [k for k in missing if not k.startswith("guidance_emb.")] + list(unexpected)
     if foreign:
         raise ValueError(f"student and teacher U-Nets differ beyond the guidance embedding: {foreign[:3]}")
-    if any(k.startswith("guidance_emb.") for k in missing):
+    if missing:
         nn.init.zeros_(student.guidance_emb.net[-1].weight)
         nn.init.zeros_(student.guidance_emb.net[-1].bias)
     return student.train().requires_grad_(True)

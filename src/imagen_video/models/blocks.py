@@ -144,8 +144,7 @@ class CrossAttention(nn.Module):
         self.kv = nn.Linear(ctx_dim, 2 * ch)
         self.out = _zero_(nn.Linear(ch, ch))
 
-    def forward(self, x: Tensor, ctx: Tensor, ctx_mask: Tensor | None, gate: Tensor | None = None) -> Tensor:
-        """x + gate * attention(x, ctx); `gate [(b t), C, 1, 1]` (None: 1) scales the residual."""
+    def forward(self, x: Tensor, ctx: Tensor, ctx_mask: Tensor | None) -> Tensor:
         n, _, height, width = x.shape
         b = ctx.shape[0]
         # all frames of a sample share its text: fold frames into the query length, no key/value copies
@@ -154,9 +153,8 @@ class CrossAttention(nn.Module):
         k, v = rearrange(self.kv(ctx), "b s (two h d) -> two b h s d", two=2, h=self.heads)
         mask = None if ctx_mask is None else ctx_mask[:, None, None, :]
         o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        out = self.out(rearrange(o, "b h l d -> b l (h d)"))
-        out = _frames(rearrange(out, "b (t h w) c -> (b t) h w c", h=height, w=width))
-        return x + out if gate is None else x + gate * out
+        tokens = tokens + self.out(rearrange(o, "b h l d -> b l (h d)"))
+        return _frames(rearrange(tokens, "b (t h w) c -> (b t) h w c", h=height, w=width))
 
 
 def rotate_frames(x: Tensor, base: float = 10000.0) -> Tensor:

@@ -51,10 +51,6 @@ class UNetConfig:
     - `guidance_embedding`: embed a scalar guidance weight w (guided-distillation students, Meng et al.).
     - `guidance_embedding_scale`: OUR CHOICE: the sinusoidal embedding sees w * 50, so w in [0, 20] spans
       the same [0, 1000] range as the noise level input.
-    - `guidance_gate` (needs `guidance_embedding`): OUR CHOICE: each text cross-attention residual and the
-      pooled text are also scaled by 1 + w * a, a learned per channel and zero-initialised. Guidance
-      (1 + w) v(z, c) - w v(z) amplifies what the text changes; the gate states that directly, where the
-      embedding alone has to learn it through the noise-level FiLM path.
     """
 
     in_channels: int = 3
@@ -79,7 +75,6 @@ class UNetConfig:
     lowres_channels: int = 0
     guidance_embedding: bool = False
     guidance_embedding_scale: float = 50.0
-    guidance_gate: bool = False
     max_attention_tokens: int | None = None
     gradient_checkpointing: bool = False
 
@@ -100,10 +95,6 @@ class UNetConfig:
                     f"UNetConfig.{name} has {len(getattr(self, name))} entries but channel_mult has {levels} "
                     f"levels; give one bool per level"
                 )
-        if self.guidance_gate and not self.guidance_embedding:
-            raise UserError(
-                "UNetConfig.guidance_gate scales text by the guidance weight: set guidance_embedding too"
-            )
         if self.temporal not in TEMPORAL_KINDS:
             raise UserError(f"UNetConfig.temporal={self.temporal!r}: choose one of {TEMPORAL_KINDS}")
         if self.temporal_kernel < 1 or self.temporal_kernel % 2 == 0:
@@ -157,8 +148,6 @@ class UNetBlock(nn.Module):
         self.res = ResBlock(in_ch, out_ch, emb_dim, cfg.norm_groups, cfg.dropout)
         self.attn = SpatialSelfAttention(out_ch, cfg.head_dim) if cfg.spatial_attention[level] else None
         self.cross = CrossAttention(out_ch, ctx_dim, cfg.head_dim) if cfg.cross_attention[level] else None
-        gated = cfg.guidance_gate and self.cross is not None
-        self.cross_gate = nn.Parameter(torch.zeros(out_ch)) if gated else None
         self.temporal = None
         if cfg.temporal_levels[level]:
             self.temporal = (
@@ -167,16 +156,12 @@ class UNetBlock(nn.Module):
                 else TemporalConv(out_ch, cfg.temporal_kernel)
             )
 
-    def forward(self, x, emb, ctx, ctx_mask, frames: int, video_mask, skip_temporal: bool, w=None) -> Tensor:
-        """`w [B]`: the guidance weight, used by `cross_gate` (guidance_gate)."""
+    def forward(self, x, emb, ctx, ctx_mask, frames: int, video_mask, skip_temporal: bool) -> Tensor:
         x = self.res(x, emb)
         if self.attn is not None:
             x = self.attn(x)
         if self.cross is not None:
-            gate = None
-            if self.cross_gate is not None:
-                gate = repeat(1 + w[:, None] * self.cross_gate, "b c -> (b t) c 1 1", t=frames)
-            x = self.cross(x, ctx, ctx_mask, gate)
+            x = self.cross(x, ctx, ctx_mask)
         if self.temporal is not None and not skip_temporal:
             x = self.temporal(x, frames, video_mask)
         return x
@@ -206,7 +191,6 @@ class VideoUNet(nn.Module):
                 nn.init.zeros_(p)
         # pooled text: masked mean -> linear without bias, so "no text" pools to exactly zero
         self.text_pool = nn.Linear(cfg.text_dim, emb_dim, bias=False)
-        self.pool_gate = nn.Parameter(torch.zeros(emb_dim)) if cfg.guidance_gate else None
         self.text_proj = nn.Sequential(nn.Linear(cfg.text_dim, ctx_dim), nn.LayerNorm(ctx_dim))
         self.null_token = nn.Parameter(torch.randn(1, 1, ctx_dim) * 0.02)
 
@@ -330,14 +314,10 @@ class VideoUNet(nn.Module):
             if cond_aug_log_snr is None:
                 cond_aug_log_snr = torch.full((b,), 20.0, device=z.device)
             emb = emb + self.cond_aug_emb(log_snr_to_embedding_input(cond_aug_log_snr))
-        w = None
         if self.guidance_emb is not None:
             w = torch.zeros(b, device=z.device) if guidance_weight is None else guidance_weight.float()
             emb = emb + self.guidance_emb(w * cfg.guidance_embedding_scale)
-            w = w.to(dtype)
         ctx, ctx_mask, pooled = self._context(b, text_emb, text_mask, dtype)
-        if self.pool_gate is not None:
-            pooled = pooled * (1 + w[:, None] * self.pool_gate)
         if bool(ctx_mask.all()):
             ctx_mask = None  # nothing to mask: lets SDPA use its fused kernels
         emb = repeat(emb + pooled, "b e -> b t e", t=frames)
@@ -348,7 +328,7 @@ class VideoUNet(nn.Module):
 
         x = torch.cat([z, lowres], dim=1) if cfg.lowres_channels > 0 else z
         x = rearrange(x.to(dtype), "b c t h w -> (b t) c h w").contiguous(memory_format=torch.channels_last)
-        args = (emb, ctx, ctx_mask, frames, video_mask, skip_temporal, w)
+        args = (emb, ctx, ctx_mask, frames, video_mask, skip_temporal)
 
         x = self.input_conv(x)
         skips = [x]
