@@ -1,0 +1,78 @@
+"""Can the base U-Net learn a frame-dependent conditional mean at all? A two-prompt toy.
+
+"a red circle growing" / "... shrinking", 4 frames of 16x16, v-loss at log_snr ~ U[-8, 4], batch 16, AdamW
+1e-3. Every 100 steps: the share of d = E[x | growing] - E[x | shrinking] that the mean prediction at
+log_snr -6 reproduces (as in motion_mean_share.py; 1 = the ideal denoiser, 0 = no frame-dependent mean).
+
+    python docs/analysis/growth_toy.py [STEPS]
+"""
+
+import sys
+
+import numpy as np
+import torch
+
+from imagen_video.data.shapes import render, scene_attributes
+from imagen_video.models import VideoUNet
+from imagen_video.models.presets import tiny
+from imagen_video.text.encoder import load_text_encoder
+
+T, H, W, FPS, BATCH, DRAWS = 4, 16, 16, 4, 16, 64
+MOTIONS = ("growing", "shrinking")
+
+
+def clips(rng: np.random.Generator, motion: str, n: int) -> torch.Tensor:
+    """n rendered red-circle clips [n, 3, T, H, W] in [-1, 1]."""
+    videos = [render(scene_attributes(rng, "red", "circle", motion, T, H, W, FPS), T, H, W) for _ in range(n)]
+    return torch.tensor(np.stack(videos), dtype=torch.float32).permute(0, 4, 1, 2, 3) / 127.5 - 1
+
+
+def alpha_sigma(log_snr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    shape = (-1, 1, 1, 1, 1)
+    return torch.sigmoid(log_snr).sqrt().view(shape), torch.sigmoid(-log_snr).sqrt().view(shape)
+
+
+def share(net: VideoUNet, emb: torch.Tensor, mask: torch.Tensor, d: torch.Tensor) -> float:
+    """<mean x_hat(growing) - mean x_hat(shrinking), d> / ||d||^2 at log_snr -6, same noise for both."""
+    z = torch.randn(DRAWS, 3, T, H, W, generator=torch.Generator().manual_seed(1))
+    log_snr = torch.full((DRAWS,), -6.0)
+    alpha, sigma = alpha_sigma(log_snr)
+    with torch.no_grad():
+        means = [
+            (
+                alpha * z - sigma * net(z, log_snr, emb[i].expand(DRAWS, -1, -1), mask[i].expand(DRAWS, -1))
+            ).mean(0)
+            for i in (0, 1)
+        ]
+    return float(((means[0] - means[1]) * d).sum() / (d * d).sum())
+
+
+def main(steps: int) -> None:
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    cfg = tiny()["base"].replace(text_dim=384, frame_embedding=True, temporal_rotary=True)
+    net = VideoUNet(cfg)
+    emb, mask = load_text_encoder("minilm", 32).encode([f"a red circle {m}" for m in MOTIONS])
+    d = clips(rng, MOTIONS[0], 512).mean(0) - clips(rng, MOTIONS[1], 512).mean(0)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    for step in range(1, steps + 1):
+        label = torch.randint(0, 2, (BATCH,))
+        x = torch.cat([clips(rng, MOTIONS[int(i)], 1) for i in label])
+        log_snr = torch.empty(BATCH).uniform_(-8, 4)
+        alpha, sigma = alpha_sigma(log_snr)
+        eps = torch.randn_like(x)
+        loss = (
+            (net(alpha * x + sigma * eps, log_snr, emb[label], mask[label]) - (alpha * eps - sigma * x)) ** 2
+        ).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 100 == 0:
+            net.eval()
+            print(f"step {step}: loss {loss.item():.4f}, share {share(net, emb, mask, d):.3f}", flush=True)
+            net.train()
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 600)
