@@ -15,13 +15,15 @@ import sys
 
 import numpy as np
 import torch
+from motion_mean_share import mean_prediction, share_of  # this folder: run as a script
 
 from imagen_video.data.shapes import render, scene_attributes
+from imagen_video.diffusion import alpha_sigma_from_log_snr, expand_like, v_from_x_eps
 from imagen_video.models import VideoUNet
 from imagen_video.models.presets import tiny
 from imagen_video.text.encoder import load_text_encoder
 
-T, H, W, FPS, BATCH, DRAWS = 4, 16, 16, 4, 16, 64
+T, H, W, FPS, BATCH = 4, 16, 16, 4, 16
 MOTIONS = ("growing", "shrinking")
 
 
@@ -29,26 +31,6 @@ def clips(rng: np.random.Generator, motion: str, n: int) -> torch.Tensor:
     """n rendered red-circle clips [n, 3, T, H, W] in [-1, 1]."""
     videos = [render(scene_attributes(rng, "red", "circle", motion, T, H, W, FPS), T, H, W) for _ in range(n)]
     return torch.tensor(np.stack(videos), dtype=torch.float32).permute(0, 4, 1, 2, 3) / 127.5 - 1
-
-
-def alpha_sigma(log_snr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    shape = (-1, 1, 1, 1, 1)
-    return torch.sigmoid(log_snr).sqrt().view(shape), torch.sigmoid(-log_snr).sqrt().view(shape)
-
-
-def share(net: VideoUNet, emb: torch.Tensor, mask: torch.Tensor, d: torch.Tensor) -> float:
-    """<mean x_hat(growing) - mean x_hat(shrinking), d> / ||d||^2 at log_snr -6, same noise for both."""
-    z = torch.randn(DRAWS, 3, T, H, W, generator=torch.Generator().manual_seed(1))
-    log_snr = torch.full((DRAWS,), -6.0)
-    alpha, sigma = alpha_sigma(log_snr)
-    with torch.no_grad():
-        means = [
-            (
-                alpha * z - sigma * net(z, log_snr, emb[i].expand(DRAWS, -1, -1), mask[i].expand(DRAWS, -1))
-            ).mean(0)
-            for i in (0, 1)
-        ]
-    return float(((means[0] - means[1]) * d).sum() / (d * d).sum())
 
 
 def main(steps: int) -> None:
@@ -63,17 +45,22 @@ def main(steps: int) -> None:
         label = torch.randint(0, 2, (BATCH,))
         x = torch.cat([clips(rng, MOTIONS[int(i)], 1) for i in label])
         log_snr = torch.empty(BATCH).uniform_(-8, 4)
-        alpha, sigma = alpha_sigma(log_snr)
+        alpha, sigma = alpha_sigma_from_log_snr(log_snr)
         eps = torch.randn_like(x)
-        loss = (
-            (net(alpha * x + sigma * eps, log_snr, emb[label], mask[label]) - (alpha * eps - sigma * x)) ** 2
-        ).mean()
+        z = expand_like(alpha, x) * x + expand_like(sigma, x) * eps
+        loss = ((net(z, log_snr, emb[label], mask[label]) - v_from_x_eps(x, eps, alpha, sigma)) ** 2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
         if step % 100 == 0:
             net.eval()
-            print(f"step {step}: loss {loss.item():.4f}, share {share(net, emb, mask, d):.3f}", flush=True)
+            means = [
+                mean_prediction(net, emb[i : i + 1], mask[i : i + 1], (3, T, H, W), -6.0) for i in (0, 1)
+            ]
+            print(
+                f"step {step}: loss {loss.item():.4f}, share {share_of(means[0] - means[1], d):.3f}",
+                flush=True,
+            )
             net.train()
 
 

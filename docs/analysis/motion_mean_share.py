@@ -17,6 +17,7 @@ import torch
 
 from imagen_video.cascade import Cascade
 from imagen_video.data.shapes import render, scene_attributes
+from imagen_video.diffusion import alpha_sigma_from_log_snr, x_from_z_v
 
 CLIPS, DRAWS = 256, 64
 PAIRS = (
@@ -38,33 +39,35 @@ def data_mean(stage, color: str, motion: str) -> torch.Tensor:
     return torch.tensor(np.stack(clips), dtype=torch.float32).permute(0, 4, 1, 2, 3).mean(0) / 127.5 - 1
 
 
-def model_mean(cascade, stage, prompt: str, log_snr: float) -> torch.Tensor:
-    """Mean over DRAWS noise draws of x_hat = alpha z - sigma v at `log_snr` (z pure noise), [C, T, H, W]."""
-    emb, mask = cascade.text_encoder.encode([prompt] * DRAWS)
-    z = torch.randn(
-        DRAWS, 3, stage.frames, stage.height, stage.width, generator=torch.Generator().manual_seed(1)
-    )
+def mean_prediction(
+    unet, emb: torch.Tensor, mask: torch.Tensor, shape: tuple, log_snr: float
+) -> torch.Tensor:
+    """Mean over DRAWS noise draws z (seed 1) of x_hat = alpha z - sigma v at `log_snr`, [C, T, H, W];
+    emb [1, L, D] and mask [1, L]: one prompt's text."""
+    z = torch.randn(DRAWS, *shape, generator=torch.Generator().manual_seed(1))
     ls = torch.full((DRAWS,), log_snr)
-    alpha, sigma = (
-        torch.sigmoid(ls).sqrt().view(-1, 1, 1, 1, 1),
-        torch.sigmoid(-ls).sqrt().view(-1, 1, 1, 1, 1),
-    )
     with torch.no_grad():
-        v = cascade.unet(stage.name)(z, ls, emb, mask)
-    return (alpha * z - sigma * v).mean(0)
+        v = unet(z, ls, emb.expand(DRAWS, -1, -1), mask.expand(DRAWS, -1))
+    return x_from_z_v(z, v, *alpha_sigma_from_log_snr(ls)).mean(0)
+
+
+def share_of(m: torch.Tensor, d: torch.Tensor) -> float:
+    """<m, d> / ||d||^2: the share of the data's difference d that the model's difference m reproduces."""
+    return float((m * d).sum() / (d * d).sum())
 
 
 def main(name: str) -> None:
     cascade = Cascade.load(name)
     stage = cascade.stages[0]
-    cascade.unet(stage.name).eval()
+    unet = cascade.unet(stage.name).eval()
+    shape = (3, stage.frames, stage.height, stage.width)
     for a, b in PAIRS:
         d = data_mean(stage, *a) - data_mean(stage, *b)
+        emb, mask = cascade.text_encoder.encode([f"a {c} circle{WORDS[m]}" for c, m in (a, b)])
         cells = []
         for log_snr in (-6.0, -2.0, 2.0):
-            m = model_mean(cascade, stage, f"a {a[0]} circle{WORDS[a[1]]}", log_snr)
-            m = m - model_mean(cascade, stage, f"a {b[0]} circle{WORDS[b[1]]}", log_snr)
-            cells.append(f"log_snr {log_snr:+.0f}: share {float((m * d).sum() / (d * d).sum()):6.3f}")
+            means = [mean_prediction(unet, emb[i : i + 1], mask[i : i + 1], shape, log_snr) for i in (0, 1)]
+            cells.append(f"log_snr {log_snr:+.0f}: share {share_of(means[0] - means[1], d):6.3f}")
         label = f"{a[0]} vs {b[0]}" if a[0] != b[0] else f"{a[1]} vs {b[1]}"
         print(f"{label:>22}  " + " | ".join(cells))
 
