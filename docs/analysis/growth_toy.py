@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 import torch
-from motion_mean_share import mean_prediction, share_of  # this folder: run as a script
+from motion_mean_share import pair_share  # this folder: run as a script
 
 from imagen_video.data.shapes import render, scene_attributes
 from imagen_video.diffusion import alpha_sigma_from_log_snr, expand_like, v_from_x_eps
@@ -56,13 +56,8 @@ def main(steps: int, low: float, high: float) -> None:
         opt.step()
         if step % 100 == 0:
             net.eval()
-            means = [
-                mean_prediction(net, emb[i : i + 1], mask[i : i + 1], (3, T, H, W), -6.0) for i in (0, 1)
-            ]
-            print(
-                f"step {step}: loss {loss.item():.4f}, share {share_of(means[0] - means[1], d):.3f}",
-                flush=True,
-            )
+            share = pair_share(net, emb, mask, d, -6.0)
+            print(f"step {step}: loss {loss.item():.4f}, share {share:.3f}", flush=True)
             net.train()
 
 

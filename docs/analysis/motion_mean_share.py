@@ -51,23 +51,23 @@ def mean_prediction(
     return x_from_z_v(z, v, *alpha_sigma_from_log_snr(ls)).mean(0)
 
 
-def share_of(m: torch.Tensor, d: torch.Tensor) -> float:
-    """<m, d> / ||d||^2: the share of the data's difference d that the model's difference m reproduces."""
-    return float((m * d).sum() / (d * d).sum())
+def pair_share(unet, emb: torch.Tensor, mask: torch.Tensor, d: torch.Tensor, log_snr: float) -> float:
+    """<m, d> / ||d||^2 with m = mean_prediction(prompt 0) - mean_prediction(prompt 1), the same noise for
+    both: the share of the data's difference d [C, T, H, W] that the model reproduces; emb [2, L, D]."""
+    m0, m1 = (mean_prediction(unet, emb[i : i + 1], mask[i : i + 1], tuple(d.shape), log_snr) for i in (0, 1))
+    return float(((m0 - m1) * d).sum() / (d * d).sum())
 
 
 def main(name: str) -> None:
     cascade = Cascade.load(name)
     stage = cascade.stages[0]
     unet = cascade.unet(stage.name).eval()
-    shape = (3, stage.frames, stage.height, stage.width)
     for a, b in PAIRS:
         d = data_mean(stage, *a) - data_mean(stage, *b)
         emb, mask = cascade.text_encoder.encode([f"a {c} circle{WORDS[m]}" for c, m in (a, b)])
         cells = []
         for log_snr in (-6.0, -2.0, 2.0):
-            means = [mean_prediction(unet, emb[i : i + 1], mask[i : i + 1], shape, log_snr) for i in (0, 1)]
-            cells.append(f"log_snr {log_snr:+.0f}: share {share_of(means[0] - means[1], d):6.3f}")
+            cells.append(f"log_snr {log_snr:+.0f}: share {pair_share(unet, emb, mask, d, log_snr):6.3f}")
         label = f"{a[0]} vs {b[0]}" if a[0] != b[0] else f"{a[1]} vs {b[1]}"
         print(f"{label:>22}  " + " | ".join(cells))
 
