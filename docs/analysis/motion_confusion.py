@@ -2,7 +2,7 @@
 
     python docs/analysis/motion_confusion.py [CASCADE] [--num 200] [--guidance constant:6] [--out FILE.json]
 
-Prints, per prompted motion, the counts of the motions read off the generated videos (and off rendered
+Runs on cuda if there is one. Prints, per prompted motion, the counts of the motions read off the generated videos (and off rendered
 ground-truth videos of the same prompts, the judge's own ceiling at that size).
 """
 
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--out")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    cascade = Cascade.load(args.cascade)
+    cascade = Cascade.load(args.cascade).to("cuda" if torch.cuda.is_available() else "cpu")
     prompts, attributes = load_prompts("shapes:heldout", args.num, 0)
     make = batch_maker(cascade, prompts, args.guidance, None, 0, stage=args.stage)
     videos = np.concatenate(

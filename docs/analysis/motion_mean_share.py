@@ -5,7 +5,7 @@ d = E[x | a] - E[x | b] over rendered ShapesDataset clips and x_hat = alpha z - 
 prediction averaged over noise draws z at one log_snr. At high noise the ideal denoiser returns E[x | prompt],
 so share -> 1; share 0 means the word does not reach the output there.
 
-    python docs/analysis/motion_mean_share.py [CASCADE]      # default: the packaged tiny
+    python docs/analysis/motion_mean_share.py [CASCADE]      # default: the packaged tiny; on cuda if there is one
 """
 
 from __future__ import annotations
@@ -44,11 +44,12 @@ def mean_prediction(
 ) -> torch.Tensor:
     """Mean over DRAWS noise draws z (seed 1) of x_hat = alpha z - sigma v at `log_snr`, [C, T, H, W];
     emb [1, L, D] and mask [1, L]: one prompt's text."""
-    z = torch.randn(DRAWS, *shape, generator=torch.Generator().manual_seed(1))
-    ls = torch.full((DRAWS,), log_snr)
+    device = emb.device
+    z = torch.randn(DRAWS, *shape, generator=torch.Generator().manual_seed(1)).to(device)
+    ls = torch.full((DRAWS,), log_snr, device=device)
     with torch.no_grad():
         v = unet(z, ls, emb.expand(DRAWS, -1, -1), mask.expand(DRAWS, -1))
-    return x_from_z_v(z, v, *alpha_sigma_from_log_snr(ls)).mean(0)
+    return x_from_z_v(z, v.float(), *alpha_sigma_from_log_snr(ls)).mean(0).cpu()
 
 
 def pair_share(unet, emb: torch.Tensor, mask: torch.Tensor, d: torch.Tensor, log_snr: float) -> float:
@@ -59,7 +60,7 @@ def pair_share(unet, emb: torch.Tensor, mask: torch.Tensor, d: torch.Tensor, log
 
 
 def main(name: str) -> None:
-    cascade = Cascade.load(name)
+    cascade = Cascade.load(name).to("cuda" if torch.cuda.is_available() else "cpu")
     stage = cascade.stages[0]
     unet = cascade.unet(stage.name).eval()
     for a, b in PAIRS:
