@@ -2,8 +2,8 @@
 
     python docs/analysis/motion_confusion.py [CASCADE] [--num 200] [--guidance constant:6] [--out FILE.json]
 
-Runs on cuda if there is one. Prints, per prompted motion, the counts of the motions read off the generated videos (and off rendered
-ground-truth videos of the same prompts, the judge's own ceiling at that size).
+Runs on cuda if there is one. Prints, per prompted motion, the counts of the motions read off the generated
+videos (and off rendered ground-truth videos of the same prompts, the judge's own ceiling at that size).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ d = E[x | a] - E[x | b] over rendered ShapesDataset clips and x_hat = alpha z - 
 prediction averaged over noise draws z at one log_snr. At high noise the ideal denoiser returns E[x | prompt],
 so share -> 1; share 0 means the word does not reach the output there.
 
-    python docs/analysis/motion_mean_share.py [CASCADE]      # default: the packaged tiny; on cuda if there is one
+    python docs/analysis/motion_mean_share.py [CASCADE]      # default: the packaged tiny (on cuda if any)
 """
 
 from __future__ import annotations
