@@ -255,3 +255,19 @@ def test_frame_embedding_starts_as_the_identity_and_skips_images():
         assert (randomized(**kw) - trained(**kw)).abs().max() > 1e-3
         images = randomized(**kw, image_mode=torch.tensor([True, False]))
         assert torch.equal(images[0], trained(**kw, image_mode=True)[0])
+
+
+def test_forward_compiles_as_one_graph_with_the_eager_values():
+    """`loop.compile`: the forward traces without graph breaks (all-True text masks included) and the traced
+    graph computes what eager does."""
+    cfg = small_config(temporal_rotary=True, frame_embedding=True)
+    model = make_model(cfg)
+    kw = inputs(cfg, t=2)
+    explained = torch._dynamo.explain(model)(**dict(kw, text_mask=torch.ones_like(kw["text_mask"])))
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0)
+    torch._dynamo.reset()
+    compiled = torch.compile(model, backend="aot_eager")
+    with torch.no_grad():
+        for mask in (kw["text_mask"], torch.ones_like(kw["text_mask"])):
+            eager, traced = model(**dict(kw, text_mask=mask)), compiled(**dict(kw, text_mask=mask))
+            assert (eager - traced).abs().max() < 1e-5

@@ -318,8 +318,8 @@ class VideoUNet(nn.Module):
             w = torch.zeros(b, device=z.device) if guidance_weight is None else guidance_weight.float()
             emb = emb + self.guidance_emb(w * cfg.guidance_embedding_scale)
         ctx, ctx_mask, pooled = self._context(b, text_emb, text_mask, dtype)
-        if bool(ctx_mask.all()):
-            ctx_mask = None  # nothing to mask: lets SDPA use its fused kernels
+        if not torch.compiler.is_compiling() and bool(ctx_mask.all()):
+            ctx_mask = None  # nothing to mask: SDPA's fused kernels (eager only: compiled, a graph break)
         emb = repeat(emb + pooled, "b e -> b t e", t=frames)
         if self.frame_emb is not None and not skip_temporal:
             frame_emb = self.frame_emb(torch.arange(frames, device=z.device))[None]  # [1, T, E]

@@ -145,6 +145,8 @@ def run_loop(
     # model, DDP/FSDP2, EMA shadow, optimizer; the same initial weights on every process
     model = task.model.to(ctx.device)
     wrapped = distributed.wrap(model, loop.parallel, ctx, find_unused_parameters=task.unused_parameters)
+    if loop.compile:
+        wrapped.compile()  # in place: parameters and state-dict keys stay those of `model`
     ema = EMA(model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
