@@ -29,9 +29,9 @@ T, H, W, FPS, BATCH = 4, 16, 16, 4, 16
 MOTIONS = ("growing", "shrinking")
 
 
-def clips(rng: np.random.Generator, motion: str, n: int) -> torch.Tensor:
-    """n rendered red-circle clips [n, 3, T, H, W] in [-1, 1]."""
-    videos = [render(scene_attributes(rng, "red", "circle", motion, T, H, W, FPS), T, H, W) for _ in range(n)]
+def clips(rng: np.random.Generator, motion: str, n: int, color: str = "red") -> torch.Tensor:
+    """n rendered circle clips [n, 3, T, H, W] in [-1, 1]."""
+    videos = [render(scene_attributes(rng, color, "circle", motion, T, H, W, FPS), T, H, W) for _ in range(n)]
     return torch.tensor(np.stack(videos), dtype=torch.float32).permute(0, 4, 1, 2, 3) / 127.5 - 1
 
 

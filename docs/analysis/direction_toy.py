@@ -1,0 +1,87 @@
+"""Colour vs direction at high noise only: how fast does the base U-Net learn each conditional mean?
+
+Four prompts, {red, blue} circle x {moving to the left, moving to the right}, 4 frames of 16x16 (as
+growth_toy.py), v-loss at log_snr ~ U[-8, -4] only, where the ideal prediction is E[x | prompt], batch 16,
+AdamW 1e-3. Every EVERY steps: the share (motion_mean_share.pair_share, log_snr -6) of red vs blue (both
+moving left) and of left vs right (both red). VARIANT `frames` is the U-Net with rotary frame positions and
+the frame embedding; `ramp` also gives it the frame index as an input channel, f / (T - 1) - 1/2 at every
+pixel of frame f; `coords` gives it that and the pixel's column and row the same way (CoordConv in x, y, t);
+`frames_init` starts the frame embedding's output layer at PyTorch's default init instead of zero.
+
+    python docs/analysis/direction_toy.py [STEPS] [VARIANT]      # default 300 frames
+"""
+
+import sys
+
+import numpy as np
+import torch
+from growth_toy import BATCH, clips  # this folder: run as a script
+from motion_mean_share import pair_share
+from torch import nn
+
+from imagen_video.diffusion import alpha_sigma_from_log_snr, expand_like, v_from_x_eps
+from imagen_video.models import VideoUNet
+from imagen_video.models.presets import tiny
+from imagen_video.text.encoder import load_text_encoder
+
+PROMPTS = (("red", "left"), ("red", "right"), ("blue", "left"), ("blue", "right"))
+EVERY = 50
+
+
+class Coordinates(nn.Module):
+    """A U-Net with more input channels: the frame index f / (T - 1) - 1/2 (and with `space`, the column and
+    row likewise) at every pixel."""
+
+    def __init__(self, unet: VideoUNet, space: bool):
+        super().__init__()
+        self.unet, self.space = unet, space
+
+    def forward(self, z, log_snr, text_emb, text_mask):
+        b, _, t, h, w = z.shape
+        axes = [torch.linspace(-0.5, 0.5, n, device=z.device) for n in (t, h, w)]
+        grids = torch.stack(torch.meshgrid(*axes, indexing="ij"))[: 3 if self.space else 1]
+        return self.unet(torch.cat([z, grids.expand(b, -1, -1, -1, -1)], 1), log_snr, text_emb, text_mask)
+
+
+def main(steps: int, variant: str) -> None:
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    cfg = tiny()["base"].replace(text_dim=384, frame_embedding=True, temporal_rotary=True)
+    extra = {"frames": 0, "frames_init": 0, "ramp": 1, "coords": 3}[variant]
+    net = VideoUNet(cfg)
+    if variant == "frames_init":  # the frame embedding's output layer at PyTorch's default init, not zero
+        net.frame_emb.net[-1].reset_parameters()
+    if extra:
+        net = Coordinates(VideoUNet(cfg.replace(in_channels=3 + extra, out_channels=3)), space=extra == 3)
+    words = {"left": "moving to the left", "right": "moving to the right"}
+    emb, mask = load_text_encoder("minilm", 32).encode([f"a {c} circle {words[m]}" for c, m in PROMPTS])
+    means = [clips(rng, m, 512, c).mean(0) for c, m in PROMPTS]
+    pairs = {"red vs blue": (0, 2), "left vs right": (0, 1)}
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    for step in range(1, steps + 1):
+        label = torch.randint(0, len(PROMPTS), (BATCH,))
+        x = torch.cat([clips(rng, PROMPTS[i][1], 1, PROMPTS[i][0]) for i in label.tolist()])
+        log_snr = torch.empty(BATCH).uniform_(-8.0, -4.0)
+        alpha, sigma = alpha_sigma_from_log_snr(log_snr)
+        eps = torch.randn_like(x)
+        z = expand_like(alpha, x) * x + expand_like(sigma, x) * eps
+        loss = ((net(z, log_snr, emb[label], mask[label]) - v_from_x_eps(x, eps, alpha, sigma)) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % EVERY == 0:
+            net.eval()
+            shares = {
+                name: pair_share(net, emb[[i, j]], mask[[i, j]], means[i] - means[j], -6.0)
+                for name, (i, j) in pairs.items()
+            }
+            net.train()
+            print(
+                f"step {step}: loss {loss.item():.4f}, "
+                + ", ".join(f"{k} {v:.3f}" for k, v in shares.items())
+            )
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 300, sys.argv[2] if len(sys.argv) > 2 else "frames")
