@@ -35,6 +35,19 @@ def clips(rng: np.random.Generator, motion: str, n: int, color: str = "red") -> 
     return torch.tensor(np.stack(videos), dtype=torch.float32).permute(0, 4, 1, 2, 3) / 127.5 - 1
 
 
+def v_step(net, opt, x: torch.Tensor, emb, mask, low: float, high: float) -> float:
+    """One optimizer step on the v-loss (SPEC section 5) of clips x at log_snr ~ U[low, high]; the loss."""
+    log_snr = torch.empty(len(x)).uniform_(low, high)
+    alpha, sigma = alpha_sigma_from_log_snr(log_snr)
+    eps = torch.randn_like(x)
+    z = expand_like(alpha, x) * x + expand_like(sigma, x) * eps
+    loss = ((net(z, log_snr, emb, mask) - v_from_x_eps(x, eps, alpha, sigma)) ** 2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
 def main(steps: int, low: float, high: float) -> None:
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -46,18 +59,11 @@ def main(steps: int, low: float, high: float) -> None:
     for step in range(1, steps + 1):
         label = torch.randint(0, 2, (BATCH,))
         x = torch.cat([clips(rng, MOTIONS[int(i)], 1) for i in label])
-        log_snr = torch.empty(BATCH).uniform_(low, high)
-        alpha, sigma = alpha_sigma_from_log_snr(log_snr)
-        eps = torch.randn_like(x)
-        z = expand_like(alpha, x) * x + expand_like(sigma, x) * eps
-        loss = ((net(z, log_snr, emb[label], mask[label]) - v_from_x_eps(x, eps, alpha, sigma)) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        loss = v_step(net, opt, x, emb[label], mask[label], low, high)
         if step % 100 == 0:
             net.eval()
             share = pair_share(net, emb, mask, d, -6.0)
-            print(f"step {step}: loss {loss.item():.4f}, share {share:.3f}", flush=True)
+            print(f"step {step}: loss {loss:.4f}, share {share:.3f}", flush=True)
             net.train()
 
 
