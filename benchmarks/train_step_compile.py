@@ -11,7 +11,6 @@ steps; the compile time is printed on its own) and the ratio eager / compiled ar
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import time
 
@@ -54,7 +53,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=20)
     args = parser.parse_args()
     device = torch.device(args.device)
-    config = dataclasses.replace(tiny()["base"], temporal_rotary=True, frame_embedding=True)
+    config = tiny()["base"].replace(temporal_rotary=True, frame_embedding=True)
     torch.manual_seed(0)
     eager = VideoUNet(config).to(device)
     compiled = VideoUNet(config).to(device)

@@ -318,8 +318,9 @@ class VideoUNet(nn.Module):
             w = torch.zeros(b, device=z.device) if guidance_weight is None else guidance_weight.float()
             emb = emb + self.guidance_emb(w * cfg.guidance_embedding_scale)
         ctx, ctx_mask, pooled = self._context(b, text_emb, text_mask, dtype)
+        # nothing to mask: SDPA may use its fused kernels (not while compiling: the check breaks the graph)
         if not torch.compiler.is_compiling() and bool(ctx_mask.all()):
-            ctx_mask = None  # nothing to mask: SDPA's fused kernels (eager only: compiled, a graph break)
+            ctx_mask = None
         emb = repeat(emb + pooled, "b e -> b t e", t=frames)
         if self.frame_emb is not None and not skip_temporal:
             frame_emb = self.frame_emb(torch.arange(frames, device=z.device))[None]  # [1, T, E]
