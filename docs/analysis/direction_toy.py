@@ -87,7 +87,8 @@ def main(steps: int, variant: str) -> None:
                 for name, (i, j) in pairs.items()
             }
             net.train()
-            print(f"step {step}: loss {loss:.4f}, " + ", ".join(f"{k} {v:.3f}" for k, v in shares.items()))
+            cells = ", ".join(f"{k} {v:.3f}" for k, v in shares.items())
+            print(f"step {step}: loss {loss:.4f}, {cells}", flush=True)
 
 
 if __name__ == "__main__":
