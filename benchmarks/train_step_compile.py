@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
+from unet_vs_peers import timed  # this folder: run as a script
 
 from imagen_video.models import VideoUNet
 from imagen_video.models.presets import tiny
@@ -29,17 +29,15 @@ def step_times(model, batch: int, device: torch.device, reps: int) -> tuple[floa
     mask = torch.ones(batch, 32, dtype=torch.bool, device=device)
     mask[:, 12:] = False
 
-    def step() -> float:
-        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-        sync()
-        start = time.perf_counter()
+    def train_step() -> None:
         with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
             loss = (model(z, log_snr, text, mask).float() - z).square().mean()
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        sync()
-        return time.perf_counter() - start
+
+    def step() -> float:
+        return timed(train_step, device)[0]
 
     first = step()
     step()
