@@ -8,7 +8,8 @@ the frame embedding; `ramp` also gives it the frame index as an input channel, f
 pixel of frame f; `coords` gives it that and the pixel's column and row the same way (CoordConv in x, y, t);
 a suffix `_init` (`frames_init`, `coords_init`) starts the frame embedding's output layer at PyTorch's
 default init instead of zero, `_nozero` every zero-initialised layer (residual outputs, output conv);
-`_hash` replaces MiniLM by the tests' hash encoder (each word an independent random vector).
+`_hash` replaces MiniLM by the tests' hash encoder (each word an independent random vector), `_growth`
+uses growing / shrinking in place of left / right.
 
     python docs/analysis/direction_toy.py [STEPS] [VARIANT]      # default 300 frames
 
@@ -36,7 +37,12 @@ from imagen_video.models.presets import tiny
 from imagen_video.text.encoder import load_text_encoder
 from imagen_video.train.text import HashTextEncoder
 
-PROMPTS = (("red", "left"), ("red", "right"), ("blue", "left"), ("blue", "right"))
+WORDS = {
+    "left": "moving to the left",
+    "right": "moving to the right",
+    "growing": "growing",
+    "shrinking": "shrinking",
+}
 EVERY = 50
 
 
@@ -70,15 +76,16 @@ def main(steps: int, variant: str) -> None:
         for module in unet.modules():
             if isinstance(module, nn.Linear | nn.Conv2d | nn.Conv1d) and not module.weight.any():
                 module.reset_parameters()
-    words = {"left": "moving to the left", "right": "moving to the right"}
+    motions = ("growing", "shrinking") if variant.endswith("_growth") else ("left", "right")
+    prompts = [(c, m) for c in ("red", "blue") for m in motions]
     encoder = HashTextEncoder(384, 32) if variant.endswith("_hash") else load_text_encoder("minilm", 32)
-    emb, mask = encoder.encode([f"a {c} circle {words[m]}" for c, m in PROMPTS])
-    means = [clips(rng, m, 512, c).mean(0) for c, m in PROMPTS]
-    pairs = {"red vs blue": (0, 2), "left vs right": (0, 1)}
+    emb, mask = encoder.encode([f"a {c} circle {WORDS[m]}" for c, m in prompts])
+    means = [clips(rng, m, 512, c).mean(0) for c, m in prompts]
+    pairs = {"red vs blue": (0, 2), f"{motions[0]} vs {motions[1]}": (0, 1)}
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
     for step in range(1, steps + 1):
-        label = torch.randint(0, len(PROMPTS), (BATCH,))
-        x = torch.cat([clips(rng, PROMPTS[i][1], 1, PROMPTS[i][0]) for i in label.tolist()])
+        label = torch.randint(0, len(prompts), (BATCH,))
+        x = torch.cat([clips(rng, prompts[i][1], 1, prompts[i][0]) for i in label.tolist()])
         loss = v_step(net, opt, x, emb[label], mask[label], -8.0, -4.0)
         if step % EVERY == 0:
             net.eval()
