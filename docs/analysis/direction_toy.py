@@ -21,7 +21,10 @@ in size to step 1600 (1600: 0.001). Steps 50-400 of the variants: `ramp` colour 
 `frames_nozero` colour 0.35 at 100, 0.67-0.87 from 150, direction <= 0.005; `frames_hash` (left and right
 independent random word vectors) colour 0.25-1.02 from 150, direction <= 0.007. Colour is learnt in ~200
 steps, the direction not in 1600, whether or not the U-Net is handed the frame index and the pixel position,
-starts without zero layers, or reads left and right as unrelated words.
+starts without zero layers, or reads left and right as unrelated words. `frames_growth`, 1200 steps: growing
+vs shrinking between -0.05 and 0.12 to step 750, then 0.21, 0.04, 0.59, 0.49, 0.90, 0.70, 0.48, 0.70, 1.005 at
+steps 800-1200 (colour 0.70-0.93 from 450): a plateau, then the pattern is learnt; left / right had not left
+its plateau at step 1600.
 """
 
 import sys
