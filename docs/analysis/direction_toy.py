@@ -1,17 +1,17 @@
 """Colour vs direction at high noise only: how fast does the base U-Net learn each conditional mean?
 
 Four prompts, {red, blue} circle x {moving to the left, moving to the right}, 4 frames of 16x16 (as
-growth_toy.py), v-loss at log_snr ~ U[-8, -4] only, where the ideal prediction is E[x | prompt], batch 16,
-AdamW 1e-3. Every EVERY steps: the share (motion_mean_share.pair_share, log_snr -6) of red vs blue (both
-moving left) and of left vs right (both red). VARIANT `frames` is the U-Net with rotary frame positions and
-the frame embedding; `ramp` also gives it the frame index as an input channel, f / (T - 1) - 1/2 at every
-pixel of frame f; `coords` gives it that and the pixel's column and row the same way (CoordConv in x, y, t);
-a suffix `_init` (`frames_init`, `coords_init`) starts the frame embedding's output layer at PyTorch's
-default init instead of zero, `_nozero` every zero-initialised layer (residual outputs, output conv);
-`_hash` replaces MiniLM by the tests' hash encoder (each word an independent random vector), `_growth`
-uses growing / shrinking in place of left / right.
+growth_toy.py), v-loss at log_snr ~ U[-8, -4] only, where the ideal prediction is E[x | prompt], batch 16 (or
+BATCH), AdamW 1e-3. Every EVERY steps: the share (motion_mean_share.pair_share, log_snr -6) of red vs blue
+(both moving left) and of left vs right (both red). VARIANT `frames` is the U-Net with rotary frame positions
+and the frame embedding; `ramp` also gives it the frame index as an input channel, f / (T - 1) - 1/2 at every
+pixel of frame f; `coords` gives it that and the pixel's column and row the same way (CoordConv in x, y, t); a
+suffix `_init` (`frames_init`, `coords_init`) starts the frame embedding's output layer at PyTorch's default
+init instead of zero, `_nozero` every zero-initialised layer (residual outputs, output conv); `_hash` replaces
+MiniLM by the tests' hash encoder (each word an independent random vector), `_growth` uses growing / shrinking
+in place of left / right.
 
-    python docs/analysis/direction_toy.py [STEPS] [VARIANT]      # default 300 frames
+    python docs/analysis/direction_toy.py [STEPS] [VARIANT] [BATCH]      # default 300 frames 16
 
 Session 9, 2-core CPU (~1 s/step), one run each, seed 0. `frames`, 1600 steps: red vs blue 0.47, 0.64, 0.86,
 0.73, 0.88, 0.95 at steps 150-400 and 0.72-1.14 after; left vs right within +-0.002 to step 550, at most 0.018
@@ -64,7 +64,7 @@ class Coordinates(nn.Module):
         return self.unet(torch.cat([z, grids.expand(b, -1, -1, -1, -1)], 1), log_snr, text_emb, text_mask)
 
 
-def main(steps: int, variant: str) -> None:
+def main(steps: int, variant: str, batch: int = BATCH) -> None:
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     cfg = tiny()["base"].replace(text_dim=384, frame_embedding=True, temporal_rotary=True)
@@ -87,7 +87,7 @@ def main(steps: int, variant: str) -> None:
     pairs = {"red vs blue": (0, 2), f"{motions[0]} vs {motions[1]}": (0, 1)}
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
     for step in range(1, steps + 1):
-        label = torch.randint(0, len(prompts), (BATCH,))
+        label = torch.randint(0, len(prompts), (batch,))
         x = torch.cat([clips(rng, prompts[i][1], 1, prompts[i][0]) for i in label.tolist()])
         loss = v_step(net, opt, x, emb[label], mask[label], -8.0, -4.0)
         if step % EVERY == 0:
@@ -103,4 +103,5 @@ def main(steps: int, variant: str) -> None:
 
 if __name__ == "__main__":
     torch.set_num_threads(2)
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 300, sys.argv[2] if len(sys.argv) > 2 else "frames")
+    args = sys.argv[1:]
+    main(int(args[0]) if args else 300, args[1] if len(args) > 1 else "frames", *map(int, args[2:3]))
