@@ -24,7 +24,9 @@ steps, the direction not in 1600, whether or not the U-Net is handed the frame i
 starts without zero layers, or reads left and right as unrelated words. `frames_growth`, 1200 steps: growing
 vs shrinking between -0.05 and 0.12 to step 750, then 0.21, 0.04, 0.59, 0.49, 0.90, 0.70, 0.48, 0.70, 1.005 at
 steps 800-1200 (colour 0.70-0.93 from 450): a plateau, then the pattern is learnt; left / right had not left
-its plateau at step 1600.
+its plateau at step 1600. `frames_growth` at batch 32 (`600 frames_growth 32`): -0.06 to 0.14 to step 550,
+0.33 at 600 (batch 16 left the plateau at ~900 steps, 14 400 clips; batch 32 perhaps at ~600, 19 200 clips;
+one run each).
 """
 
 import sys
