@@ -17,9 +17,8 @@ import sys
 
 import numpy as np
 import torch
-from motion_mean_share import pair_share  # this folder: run as a script
+from motion_mean_share import circle_clips, pair_share  # this folder: run as a script
 
-from imagen_video.data.shapes import render, scene_attributes
 from imagen_video.diffusion import alpha_sigma_from_log_snr, expand_like, v_from_x_eps
 from imagen_video.models import VideoUNet
 from imagen_video.models.presets import tiny
@@ -31,8 +30,7 @@ MOTIONS = ("growing", "shrinking")
 
 def clips(rng: np.random.Generator, motion: str, n: int, color: str = "red") -> torch.Tensor:
     """n rendered circle clips [n, 3, T, H, W] in [-1, 1]."""
-    videos = [render(scene_attributes(rng, color, "circle", motion, T, H, W, FPS), T, H, W) for _ in range(n)]
-    return torch.tensor(np.stack(videos), dtype=torch.float32).permute(0, 4, 1, 2, 3) / 127.5 - 1
+    return circle_clips(rng, color, motion, n, T, H, W, FPS)
 
 
 def v_step(net, opt, x: torch.Tensor, emb, mask, low: float, high: float) -> float:

@@ -30,13 +30,18 @@ WORDS = {"still": "", "left": " moving to the left", "right": " moving to the ri
          "down": " moving down", "growing": " growing", "shrinking": " shrinking"}  # fmt: skip
 
 
+def circle_clips(
+    rng: np.random.Generator, color: str, motion: str, n: int, t: int, h: int, w: int, fps: float
+):
+    """n rendered ShapesDataset scenes of one <color> circle <motion>, [n, C, T, H, W] in [-1, 1]."""
+    clips = [render(scene_attributes(rng, color, "circle", motion, t, h, w, fps), t, h, w) for _ in range(n)]
+    return torch.tensor(np.stack(clips), dtype=torch.float32).permute(0, 4, 1, 2, 3) / 127.5 - 1
+
+
 def data_mean(stage, color: str, motion: str) -> torch.Tensor:
     """E[x | a <color> circle <motion>] in [-1, 1], [C, T, H, W], over CLIPS rendered scenes."""
     rng = np.random.default_rng(0)
-    t, h, w = stage.frames, stage.height, stage.width
-    clips = [render(scene_attributes(rng, color, "circle", motion, t, h, w, stage.fps, None), t, h, w)
-             for _ in range(CLIPS)]  # fmt: skip
-    return torch.tensor(np.stack(clips), dtype=torch.float32).permute(0, 4, 1, 2, 3).mean(0) / 127.5 - 1
+    return circle_clips(rng, color, motion, CLIPS, stage.frames, stage.height, stage.width, stage.fps).mean(0)
 
 
 def mean_prediction(
