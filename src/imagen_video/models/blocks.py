@@ -240,3 +240,26 @@ class TemporalConv(nn.Module):
         if video_mask is not None:
             o = o * video_mask[:, None, None, None, None]
         return _frames(rearrange(tokens + o, "b t h w c -> (b t) h w c"))
+
+
+class SpaceTimeConv(nn.Module):
+    """Residual LayerNorm-SiLU-conv over a (k x 3 x 3) space-time window (a 3D conv, zero padded), OUR CHOICE.
+
+    A factorized U-Net moves content between frames only at the same pixel (temporal layers) and within a
+    frame (spatial layers), so "the object was one pixel to the right in the previous frame" is a product of
+    two layers; this conv reads it directly. Receptive radius kernel // 2 frames; `video_mask [b]` scales the
+    residual so image samples skip it.
+    """
+
+    def __init__(self, ch: int, kernel: int = 3):
+        super().__init__()
+        self.kernel = kernel
+        self.norm = nn.LayerNorm(ch)
+        self.conv = _zero_(nn.Conv3d(ch, ch, (kernel, 3, 3), padding=(kernel // 2, 1, 1)))
+
+    def forward(self, x: Tensor, frames: int, video_mask: Tensor | None) -> Tensor:
+        h = rearrange(F.silu(self.norm(_tokens(x))), "(b t) h w c -> b c t h w", t=frames)
+        o = self.conv(h.contiguous(memory_format=torch.channels_last_3d))
+        if video_mask is not None:
+            o = o * video_mask[:, None, None, None, None]
+        return x + rearrange(o, "b c t h w -> (b t) c h w")

@@ -17,6 +17,7 @@ from imagen_video.models.blocks import (
     Downsample,
     EmbeddingMLP,
     ResBlock,
+    SpaceTimeConv,
     SpatialSelfAttention,
     TemporalAttention,
     TemporalConv,
@@ -43,6 +44,8 @@ class UNetConfig:
     - `temporal_max_offset`: relative position bias entries per side (offsets beyond share the last one).
     - `temporal_rotary`: also rotary embeddings of the frame index in temporal attention (see
       blocks.TemporalAttention: without them, with a symmetric bias, the U-Net commutes with time reversal).
+    - `spacetime_conv`: after each temporal layer also a residual (temporal_kernel x 3 x 3) conv
+      (blocks.SpaceTimeConv, OUR CHOICE): a direct path for "moved by a pixel since the last frame".
     - `frame_embedding`: add an embedding of the absolute frame index to each frame's noise embedding
       (OUR CHOICE). From pure noise, a layer stack that only sees frame offsets gives every frame the same
       mean, so it cannot draw E[x | "moving left"], which depends on the frame; zero-initialised.
@@ -65,6 +68,7 @@ class UNetConfig:
     temporal_kernel: int = 3
     temporal_max_offset: int = 32
     temporal_rotary: bool = False
+    spacetime_conv: bool = False
     frame_embedding: bool = False
     head_dim: int = 64
     text_dim: int = 4096
@@ -155,6 +159,8 @@ class UNetBlock(nn.Module):
                 if cfg.temporal == "attention"
                 else TemporalConv(out_ch, cfg.temporal_kernel)
             )
+        use_3d = cfg.spacetime_conv and cfg.temporal_levels[level]
+        self.spacetime = SpaceTimeConv(out_ch, cfg.temporal_kernel) if use_3d else None
 
     def forward(self, x, emb, ctx, ctx_mask, frames: int, video_mask, skip_temporal: bool) -> Tensor:
         x = self.res(x, emb)
@@ -164,6 +170,8 @@ class UNetBlock(nn.Module):
             x = self.cross(x, ctx, ctx_mask)
         if self.temporal is not None and not skip_temporal:
             x = self.temporal(x, frames, video_mask)
+        if self.spacetime is not None and not skip_temporal:
+            x = self.spacetime(x, frames, video_mask)
         return x
 
 
@@ -228,7 +236,7 @@ class VideoUNet(nn.Module):
         """Frames an output frame sees on each side: sum of temporal conv kernel // 2 (None: attention)."""
         if self.config.temporal == "attention" and any(self.config.temporal_levels):
             return None
-        return sum(m.kernel // 2 for m in self.modules() if isinstance(m, TemporalConv))
+        return sum(m.kernel // 2 for m in self.modules() if isinstance(m, TemporalConv | SpaceTimeConv))
 
     def check_resolution(self, height: int, width: int) -> None:
         """Raise a UserError unless (height, width) is a size this config accepts."""
