@@ -78,6 +78,15 @@ def test_text_dim_and_top_level_keys():
     assert (
         cascade_config_from_dict({**tiny_dict(), "text_encoder": "minilm"}, "x").text_encoder.max_length == 64
     )
+    # "minilm+input" gives 768-wide tokens: the tiny presets' 384 are rejected, 768 everywhere is accepted
+    with pytest.raises(UserError, match="stage 'base' U-Net has text_dim 384 .* 768-wide"):
+        cascade_config_from_dict({**tiny_dict(), "text_encoder": "minilm+input"}, "x")
+    wide = tiny_dict()
+    for stage in wide["stages"]:
+        stage["unet"] = {"preset": stage["unet"], "text_dim": 768}
+    assert (
+        cascade_config_from_dict({**wide, "text_encoder": "minilm+input"}, "x").stages[0].unet.text_dim == 768
+    )
 
 
 def test_parse_guidance_specs():

@@ -57,8 +57,33 @@ def test_tiny_random_t5_folder_loads_and_encodes(tiny_t5_dir, model_type):
     assert half.encode(["blue"])[0].dtype == torch.float32
 
 
+def test_minilm_input_is_the_input_embeddings_beside_the_last_layer(minilm):
+    """ "minilm+input" = [hidden state 0 (BERT embeddings of the token ids) | MiniLM's last layer], and its
+    first half tells "left" from "right" about as well as "red" from "blue", where the last layer does not."""
+    both = load_text_encoder("minilm+input", max_length=16)
+    assert (both.name, both.dim) == ("minilm+input", 768)
+    prompts = [
+        f"a {c} circle moving to the {d}" for c, d in (("red", "left"), ("red", "right"), ("blue", "left"))
+    ]
+    emb, mask = both.encode(prompts + ["blue"])
+    last, last_mask = minilm.encode(prompts + ["blue"])
+    assert torch.equal(mask, last_mask)
+    torch.testing.assert_close(emb[..., 384:], last, atol=1e-6, rtol=0)
+    ids = minilm.tokenizer(prompts + ["blue"], padding=True, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        inputs = minilm.model.embeddings(input_ids=ids) * mask[..., None]
+    torch.testing.assert_close(emb[..., :384], inputs, atol=1e-6, rtol=0)
+
+    def distance(i, j, half):
+        return (emb[i, :, half] - emb[j, :, half]).norm()
+
+    first, second = slice(0, 384), slice(384, 768)
+    assert distance(0, 1, first) > 0.9 * distance(0, 2, first)  # left/right vs red/blue: 10.7 vs 10.9
+    assert distance(0, 1, second) < 0.5 * distance(0, 2, second)  # 5.7 vs 14.1
+
+
 def test_bad_encoder_specs(tmp_path):
-    with pytest.raises(UserError, match="neither 'minilm' nor an existing folder"):
+    with pytest.raises(UserError, match="neither 'minilm', 'minilm\\+input' nor an existing folder"):
         load_text_encoder(tmp_path / "nope")
     with pytest.raises(UserError, match="cannot load a T5 encoder"):
         load_text_encoder(tmp_path)

@@ -26,7 +26,7 @@ from imagen_video.cascade.stage import Stage
 from imagen_video.config import dataclass_from_dict, dataclass_to_dict, read_yaml
 from imagen_video.errors import UserError
 from imagen_video.models import UNetConfig, presets
-from imagen_video.text import DEFAULT_MAX_LENGTH, MINILM
+from imagen_video.text import DEFAULT_MAX_LENGTH, MINILM, MINILM_INPUT
 
 PRESET_FAMILIES = ("paper", "tiny")  # functions of models.presets returning {key: UNetConfig}
 MINILM_DIM = 384
@@ -34,7 +34,8 @@ MINILM_DIM = 384
 
 @dataclass(frozen=True)
 class TextEncoderConfig:
-    """Which frozen text encoder: "minilm" or a local T5-family folder (~ expanded, relative to the CWD)."""
+    """Which frozen text encoder: "minilm", "minilm+input" (text.encoder) or a local T5-family folder (~
+    expanded, relative to the CWD)."""
 
     name: str = MINILM
     max_length: int = DEFAULT_MAX_LENGTH
@@ -128,9 +129,10 @@ def check_chain(stages: tuple[Stage, ...], where: str) -> None:
 
 
 def _text_encoder_dim(config: TextEncoderConfig) -> int | None:
-    """The encoder's token width without loading it (MiniLM: 384; T5: d_model of config.json), if known."""
-    if config.name == MINILM:
-        return MINILM_DIM
+    """The encoder's token width without loading it (MiniLM: 384, with its input embeddings 768; T5: d_model
+    of config.json), if known."""
+    if config.name in (MINILM, MINILM_INPUT):
+        return MINILM_DIM * (2 if config.name == MINILM_INPUT else 1)
     config_file = Path(config.name).expanduser() / "config.json"
     try:
         data = yaml.safe_load(config_file.read_text())

@@ -4,6 +4,7 @@ from imagen_video.text.cache import EmbeddingCache, pad_token_embeddings
 from imagen_video.text.encoder import (
     DEFAULT_MAX_LENGTH,
     MINILM,
+    MINILM_INPUT,
     HFTextEncoder,
     TextEncoder,
     check_prompts,
@@ -13,6 +14,7 @@ from imagen_video.text.encoder import (
 __all__ = [
     "DEFAULT_MAX_LENGTH",
     "MINILM",
+    "MINILM_INPUT",
     "EmbeddingCache",
     "HFTextEncoder",
     "TextEncoder",

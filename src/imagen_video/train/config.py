@@ -119,7 +119,8 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class TextSpec:
-    """Frozen text encoder ('minilm', a T5 folder, or 'hash' for tests) and classifier-free-guidance dropout.
+    """Frozen text encoder ('minilm', 'minilm+input', a T5 folder, or 'hash' for tests) and
+    classifier-free-guidance dropout.
 
     `dropout`: fraction of training samples whose text is dropped (mask all False), SPEC §6 OUR CHOICE 10%.
     `cache`: a directory for cached prompt embeddings (None: an in-memory cache only).

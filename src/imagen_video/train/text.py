@@ -42,7 +42,8 @@ class HashTextEncoder:
 
 
 def build_text_encoder(name: str, max_length: int, cache: str | None):
-    """'hash' / 'hash:D' (tests), 'minilm' or a T5 folder; in the on-disk EmbeddingCache if `cache`."""
+    """'hash' / 'hash:D' (tests), 'minilm', 'minilm+input' or a T5 folder; in the on-disk EmbeddingCache if
+    `cache`."""
     if name == HASH or name.startswith(f"{HASH}:"):
         dim = name.partition(":")[2] or "32"
         if not dim.isdigit():
