@@ -68,18 +68,20 @@ def test_minilm_input_is_the_input_embeddings_beside_the_last_layer(minilm):
     emb, mask = both.encode(prompts + ["blue"])
     last, last_mask = minilm.encode(prompts + ["blue"])
     assert torch.equal(mask, last_mask)
-    torch.testing.assert_close(emb[..., 384:], last, atol=1e-6, rtol=0)
+    torch.testing.assert_close(emb[..., :384], last, atol=1e-6, rtol=0)
     ids = minilm.tokenizer(prompts + ["blue"], padding=True, return_tensors="pt")["input_ids"]
     with torch.no_grad():
         inputs = minilm.model.embeddings(input_ids=ids) * mask[..., None]
-    torch.testing.assert_close(emb[..., :384], inputs, atol=1e-6, rtol=0)
+    torch.testing.assert_close(emb[..., 384:], inputs, atol=1e-6, rtol=0)
 
     def distance(i, j, half):
         return (emb[i, :, half] - emb[j, :, half]).norm()
 
-    first, second = slice(0, 384), slice(384, 768)
-    assert distance(0, 1, first) > 0.9 * distance(0, 2, first)  # left/right vs red/blue: 10.7 vs 10.9
-    assert distance(0, 1, second) < 0.5 * distance(0, 2, second)  # 5.7 vs 14.1
+    last_half, input_half = slice(0, 384), slice(384, 768)
+    assert distance(0, 1, input_half) > 0.9 * distance(
+        0, 2, input_half
+    )  # left/right vs red/blue: 10.7 vs 10.9
+    assert distance(0, 1, last_half) < 0.5 * distance(0, 2, last_half)  # 5.7 vs 14.1
 
 
 def test_bad_encoder_specs(tmp_path):

