@@ -8,8 +8,10 @@ and the frame embedding; `ramp` also gives it the frame index as an input channe
 pixel of frame f; `coords` gives it that and the pixel's column and row the same way (CoordConv in x, y, t); a
 suffix `_init` (`frames_init`, `coords_init`) starts the frame embedding's output layer at PyTorch's default
 init instead of zero, `_nozero` every zero-initialised layer (residual outputs, output conv); `_hash` replaces
-MiniLM by the tests' hash encoder (each word an independent random vector), `_growth` uses growing / shrinking
-in place of left / right.
+MiniLM by the tests' hash encoder (each word an independent random vector), `_white` whitens MiniLM's token
+states (covariance of 1500 training captions' tokens), `_layer0` gives MiniLM's input embeddings (hidden state
+0) beside its last layer (768 wide, as text encoder "minilm+input"), `_growth` uses growing / shrinking in
+place of left / right. Runs on cuda when there is one.
 
     python docs/analysis/direction_toy.py [STEPS] [VARIANT] [BATCH]      # default 300 frames 16
 
@@ -27,6 +29,14 @@ steps 800-1200 (colour 0.70-0.93 from 450): a plateau, then the pattern is learn
 its plateau at step 1600. `frames_growth` at batch 32 (`600 frames_growth 32`): -0.06 to 0.14 to step 550,
 0.33 at 600 (batch 16 left the plateau at ~900 steps, 14 400 clips; batch 32 perhaps at ~600, 19 200 clips;
 one run each).
+
+Session 10, a lent H200, batch 32, four runs side by side for 285 s (~1900 steps each; logs in
+logs/gpu_direction_toy_*_b32.txt): `frames` left vs right between -0.03 and 0.02 throughout; `frames_hash`
+-0.05 to 0.11 to step 1400, then 0.23 at 1450 and 0.63-0.85 from 1500 to 1950; `frames_white` -0.07 to 0.07;
+`frames_growth` 0.34 at 600, 0.11 at 650, 0.51-1.15 from 700. The 400-step `frames_hash` run above was too short: with
+left and right as far apart as red and blue the direction is learnt (at ~1450 steps here), with MiniLM's last
+layer (where they are 2.5x closer than red / blue) not by 1900, nor after whitening. `frames_layer0`, this
+CPU, batch 32: see the README (issue 8 section).
 """
 
 import sys
@@ -37,6 +47,7 @@ from growth_toy import BATCH, clips, v_step  # this folder: run as a script
 from motion_mean_share import pair_share
 from torch import nn
 
+from imagen_video.data.shapes import shapes_prompts
 from imagen_video.models import VideoUNet
 from imagen_video.models.presets import tiny
 from imagen_video.text.encoder import load_text_encoder
@@ -66,10 +77,32 @@ class Coordinates(nn.Module):
         return self.unet(torch.cat([z, grids.expand(b, -1, -1, -1, -1)], 1), log_snr, text_emb, text_mask)
 
 
+def first_and_last(encoder, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """MiniLM's input embeddings (hidden state 0) and last layer's states side by side, [B, L, 768], and the
+    mask."""
+    batch = encoder.tokenizer(captions, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        states = encoder.model(**batch, output_hidden_states=True).hidden_states
+    return torch.cat([states[0], states[-1]], -1), batch["attention_mask"].bool()
+
+
+def whiten(encoder, emb: torch.Tensor) -> torch.Tensor:
+    """(emb - mu) W with mu, W = C^(-1/2) (eigenvalues under 1e-3 of the largest clamped) of the token states
+    of 1500 ShapesDataset training captions."""
+    captions = shapes_prompts("train", 1500, seed=1)
+    batches = (encoder.encode(captions[i : i + 100]) for i in range(0, len(captions), 100))
+    tokens = torch.cat([e[m] for e, m in batches])
+    mu = tokens.mean(0)
+    evals, evecs = torch.linalg.eigh(torch.cov((tokens - mu).T))
+    return (emb - mu) @ evecs @ torch.diag(evals.clamp(min=1e-3 * evals.max()) ** -0.5) @ evecs.T
+
+
 def main(steps: int, variant: str, batch: int = BATCH) -> None:
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     cfg = tiny()["base"].replace(text_dim=384, frame_embedding=True, temporal_rotary=True)
+    if variant.endswith("_layer0"):
+        cfg = cfg.replace(text_dim=768)
     extra = {"frames": 0, "ramp": 1, "coords": 3}[variant.split("_")[0]]
     net = unet = VideoUNet(cfg)
     if extra:
@@ -84,14 +117,20 @@ def main(steps: int, variant: str, batch: int = BATCH) -> None:
     motions = ("growing", "shrinking") if variant.endswith("_growth") else ("left", "right")
     prompts = [(c, m) for c in ("red", "blue") for m in motions]
     encoder = HashTextEncoder(384, 32) if variant.endswith("_hash") else load_text_encoder("minilm", 32)
-    emb, mask = encoder.encode([f"a {c} circle {WORDS[m]}" for c, m in prompts])
+    captions = [f"a {c} circle {WORDS[m]}" for c, m in prompts]
+    layer0 = variant.endswith("_layer0")
+    emb, mask = first_and_last(encoder, captions) if layer0 else encoder.encode(captions)
+    if variant.endswith("_white"):
+        emb = whiten(encoder, emb)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    net, emb, mask = net.to(device), emb.to(device), mask.to(device)
     means = [clips(rng, m, 512, c).mean(0) for c, m in prompts]
     pairs = {"red vs blue": (0, 2), f"{motions[0]} vs {motions[1]}": (0, 1)}
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
     for step in range(1, steps + 1):
         label = torch.randint(0, len(prompts), (batch,))
-        x = torch.cat([clips(rng, prompts[i][1], 1, prompts[i][0]) for i in label.tolist()])
-        loss = v_step(net, opt, x, emb[label], mask[label], -8.0, -4.0)
+        x = torch.cat([clips(rng, prompts[i][1], 1, prompts[i][0]) for i in label.tolist()]).to(device)
+        loss = v_step(net, opt, x, emb[label.to(device)], mask[label.to(device)], -8.0, -4.0)
         if step % EVERY == 0:
             net.eval()
             shares = {

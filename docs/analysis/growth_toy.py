@@ -35,7 +35,11 @@ def clips(rng: np.random.Generator, motion: str, n: int, color: str = "red") -> 
 
 def v_step(net, opt, x: torch.Tensor, emb, mask, low: float, high: float) -> float:
     """One optimizer step on the v-loss (SPEC section 5) of clips x at log_snr ~ U[low, high]; the loss."""
-    log_snr = torch.empty(len(x)).uniform_(low, high)
+    return v_step_at(net, opt, x, emb, mask, torch.empty(len(x), device=x.device).uniform_(low, high))
+
+
+def v_step_at(net, opt, x: torch.Tensor, emb, mask, log_snr: torch.Tensor) -> float:
+    """One optimizer step on the v-loss (SPEC section 5) of clips x at the given log_snr [B]; the loss."""
     alpha, sigma = alpha_sigma_from_log_snr(log_snr)
     eps = torch.randn_like(x)
     z = expand_like(alpha, x) * x + expand_like(sigma, x) * eps
