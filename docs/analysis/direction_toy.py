@@ -32,11 +32,11 @@ one run each).
 
 Session 10, a lent H200, batch 32, four runs side by side for 285 s (~1900 steps each; logs in
 logs/gpu_direction_toy_*_b32.txt): `frames` left vs right between -0.03 and 0.02 throughout; `frames_hash`
--0.05 to 0.11 to step 1400, then 0.23 at 1450 and 0.63-0.85 from 1500 to 1950; `frames_white` -0.07 to 0.07;
-`frames_growth` 0.34 at 600, 0.11 at 650, 0.51-1.15 from 700. The 400-step `frames_hash` run above was too short: with
-left and right as far apart as red and blue the direction is learnt (at ~1450 steps here), with MiniLM's last
-layer (where they are 2.5x closer than red / blue) not by 1900, nor after whitening. `frames_layer0`, this
-CPU, batch 32: see the README (issue 8 section).
+-0.05 to 0.11 to step 1400, then 0.23 at 1450 and 0.63-0.85 from 1500 to 1950; `frames_white` -0.07 to
+0.07; `frames_growth` 0.34 at 600, 0.11 at 650, 0.51-1.15 from 700. The 400-step `frames_hash` run above was
+too short: with left and right as far apart as red and blue the direction is learnt (at ~1450 steps here),
+with MiniLM's last layer (where they are 2.5x closer than red / blue) not by 1900, nor after whitening.
+`frames_layer0`, this CPU, batch 32: see the README (issue 8 section).
 """
 
 import sys
