@@ -90,13 +90,19 @@ class GenerationResult:
 
 
 class Cascade:
-    """Text encoder + ordered stages. `weights_dir` None: random U-Nets under a fixed seed per stage."""
+    """Text encoder + ordered stages. `weights_dir` None: random U-Nets under a fixed seed per stage;
+    `unets` (stage name -> U-Net) are used as they are, before either."""
 
-    def __init__(self, config: CascadeConfig, weights_dir: str | Path | None = None):
+    def __init__(
+        self,
+        config: CascadeConfig,
+        weights_dir: str | Path | None = None,
+        unets: dict[str, VideoUNet] | None = None,
+    ):
         self.config = config
         self.weights_dir = Path(weights_dir) if weights_dir is not None else None
         self.device = torch.device("cpu")
-        self._unets: dict[str, VideoUNet] = {}
+        self._unets: dict[str, VideoUNet] = dict(unets or {})
         self._text_encoder: TextEncoder | None = None
 
     @property

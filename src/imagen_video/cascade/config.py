@@ -29,7 +29,7 @@ from imagen_video.models import UNetConfig, presets
 from imagen_video.text import DEFAULT_MAX_LENGTH, MINILM, MINILM_INPUT
 
 PRESET_FAMILIES = ("paper", "tiny")  # functions of models.presets returning {key: UNetConfig}
-MINILM_DIM = 384
+MINILM_DIMS = {MINILM: 384, MINILM_INPUT: 768}
 
 
 @dataclass(frozen=True)
@@ -128,11 +128,11 @@ def check_chain(stages: tuple[Stage, ...], where: str) -> None:
                 raise UserError(f"{head}: an SSR stage keeps the fps {prev.fps:g}; got {got}")
 
 
-def _text_encoder_dim(config: TextEncoderConfig) -> int | None:
+def text_encoder_dim(config: TextEncoderConfig) -> int | None:
     """The encoder's token width without loading it (MiniLM: 384, with its input embeddings 768; T5: d_model
     of config.json), if known."""
-    if config.name in (MINILM, MINILM_INPUT):
-        return MINILM_DIM * (2 if config.name == MINILM_INPUT else 1)
+    if config.name in MINILM_DIMS:
+        return MINILM_DIMS[config.name]
     config_file = Path(config.name).expanduser() / "config.json"
     try:
         data = yaml.safe_load(config_file.read_text())
@@ -158,7 +158,7 @@ def cascade_config_from_dict(data: Any, where: str) -> CascadeConfig:
         raise UserError(f"{where}: 'stages' must be a list of stage mappings")
     stages = tuple(_stage_from_dict(s, f"{where}: stages[{i}]") for i, s in enumerate(stages_data))
     check_chain(stages, where)
-    dim = _text_encoder_dim(text_encoder)
+    dim = text_encoder_dim(text_encoder)
     for stage in stages:
         if dim is not None and stage.unet.text_dim != dim:
             raise UserError(

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from imagen_video.cascade.cascade import Cascade
-from imagen_video.cascade.config import CascadeConfig, TextEncoderConfig, _text_encoder_dim
+from imagen_video.cascade.config import CascadeConfig, TextEncoderConfig, text_encoder_dim
 from imagen_video.errors import UserError
 from imagen_video.models import VideoUNet
 from imagen_video.text import MINILM, MINILM_INPUT
@@ -46,7 +46,7 @@ def retext_cascade(source: str | Path, encoder: str, out: str | Path) -> Path:
             f"features begin with the old one's can be swapped in ({pairs})"
         )
     text_encoder = dataclasses.replace(old, name=encoder)
-    text_dim = _text_encoder_dim(TextEncoderConfig(name=encoder))
+    text_dim = text_encoder_dim(TextEncoderConfig(name=encoder))
     stages, unets = [], {}
     for stage in cascade.stages:
         wide = dataclasses.replace(stage, unet=stage.unet.replace(text_dim=text_dim))
@@ -56,6 +56,4 @@ def retext_cascade(source: str | Path, encoder: str, out: str | Path) -> Path:
         unet.load_state_dict(state, strict=True, assign=True)
         stages.append(wide)
         unets[stage.name] = unet
-    retexted = Cascade(CascadeConfig(text_encoder, tuple(stages)))
-    retexted._unets.update(unets)  # this package's own cache of loaded U-Nets
-    return retexted.save(out)
+    return Cascade(CascadeConfig(text_encoder, tuple(stages)), unets=unets).save(out)
