@@ -34,9 +34,13 @@ Session 10, a lent H200, batch 32, four runs side by side for 285 s (~1900 steps
 logs/gpu_direction_toy_*_b32.txt): `frames` left vs right between -0.03 and 0.02 throughout; `frames_hash`
 -0.05 to 0.11 to step 1400, then 0.23 at 1450 and 0.63-0.85 from 1500 to 1950; `frames_white` -0.07 to
 0.07; `frames_growth` 0.34 at 600, 0.11 at 650, 0.51-1.15 from 700. The 400-step `frames_hash` run above was
-too short: with left and right as far apart as red and blue the direction is learnt (at ~1450 steps here),
-with MiniLM's last layer (where they are 2.5x closer than red / blue) not by 1900, nor after whitening.
-`frames_layer0`, this CPU, batch 32: see the README (issue 8 section).
+too short: with the hash encoder (every word an independent random vector) the direction is learnt (at
+~1450 steps here), with MiniLM's last layer (left / right 0.41 of red / blue apart) not by 1900, nor after
+whitening (0.59).
+`frames_layer0` (MiniLM's input embeddings beside its last layer; left / right 0.68 of red / blue apart),
+this CPU, batch 32, 2000 steps (~85 min; logs/cpu_direction_toy_frames_layer0_b32.txt): colour 0.58-1.00
+from step 200, left vs right -0.03 to 0.03 throughout: not the hash encoder's result (one run each, another
+device and random stream).
 """
 
 import sys
