@@ -7,8 +7,9 @@ T5-v1.1 / mT5 / UMT5 encoder directory loads here with the same code. The defaul
 embeddings after their LayerNorm), D = 768 (OUR CHOICE), so its first 384 features are "minilm"'s and a
 cascade trained on "minilm" moves to it unchanged (cascade.retext). The last layer puts "left" and "right"
 close (token distance 5.7 between "a red circle moving to the left" / "... right", 14.1 between "red" /
-"blue" in the same prompt), the input embeddings do not (10.7 vs 10.9), and a base U-Net learns a word's
-effect on the video more slowly the closer its embeddings are (docs/analysis/direction_toy.py).
+"blue" in the same prompt), the input embeddings do not (10.7 vs 10.9). In docs/analysis/direction_toy.py a
+base U-Net learnt "left" vs "right" with independent random word vectors and not with MiniLM's last layer;
+with these features, not within 2000 steps either (README): an option to try, not a proven fix.
 """
 
 from __future__ import annotations
