@@ -16,6 +16,7 @@ steps 250-2000; `spacetime` 0.50, 0.44, 0.38, 0.44, 0.31, 0.47, 0.53 at 250-1750
 direction more often than chance (0.5 of 32 samples), with the space-time conv or without it.
 """
 
+import os
 import sys
 
 import numpy as np
@@ -29,7 +30,7 @@ from imagen_video.models.presets import tiny
 from imagen_video.text.encoder import load_text_encoder
 
 FRAMES, SIZE, FPS, SAMPLES = 8, 16, 8, 16
-EVERY = int(__import__("os").environ.get("EVERY", "100"))
+EVERY = int(os.environ.get("EVERY", "100"))
 PROMPTS = [(c, m) for c in ("red", "blue") for m in ("left", "right")]
 
 
@@ -86,7 +87,7 @@ def main(steps: int, variant: str, batch: int) -> None:
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(int(__import__("os").environ.get("THREADS", "2")))
+    torch.set_num_threads(int(os.environ.get("THREADS", "2")))
     args = sys.argv[1:]
     main(
         int(args[0]) if args else 600,

@@ -54,7 +54,7 @@ from torch import nn
 from imagen_video.data.shapes import shapes_prompts
 from imagen_video.models import VideoUNet
 from imagen_video.models.presets import tiny
-from imagen_video.text.encoder import load_text_encoder
+from imagen_video.text.encoder import HFTextEncoder, load_text_encoder
 from imagen_video.train.text import HashTextEncoder
 
 WORDS = {
@@ -79,15 +79,6 @@ class Coordinates(nn.Module):
         axes = [torch.linspace(-0.5, 0.5, n, device=z.device) for n in (t, h, w)]
         grids = torch.stack(torch.meshgrid(*axes, indexing="ij"))[: 3 if self.space else 1]
         return self.unet(torch.cat([z, grids.expand(b, -1, -1, -1, -1)], 1), log_snr, text_emb, text_mask)
-
-
-def first_and_last(encoder, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """MiniLM's input embeddings (hidden state 0) and last layer's states side by side, [B, L, 768], and the
-    mask."""
-    batch = encoder.tokenizer(captions, padding=True, return_tensors="pt")
-    with torch.no_grad():
-        states = encoder.model(**batch, output_hidden_states=True).hidden_states
-    return torch.cat([states[0], states[-1]], -1), batch["attention_mask"].bool()
 
 
 def whiten(encoder, emb: torch.Tensor) -> torch.Tensor:
@@ -123,7 +114,9 @@ def main(steps: int, variant: str, batch: int = BATCH) -> None:
     encoder = HashTextEncoder(384, 32) if variant.endswith("_hash") else load_text_encoder("minilm", 32)
     captions = [f"a {c} circle {WORDS[m]}" for c, m in prompts]
     layer0 = variant.endswith("_layer0")
-    emb, mask = first_and_last(encoder, captions) if layer0 else encoder.encode(captions)
+    if layer0:  # minilm+input's two halves, input embeddings first (the order of the logged run)
+        encoder = HFTextEncoder("minilm+input", encoder.tokenizer, encoder.model, 32, layers=(0, -1))
+    emb, mask = encoder.encode(captions)
     if variant.endswith("_white"):
         emb = whiten(encoder, emb)
     device = "cuda" if torch.cuda.is_available() else "cpu"
