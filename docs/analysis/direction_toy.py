@@ -10,10 +10,11 @@ suffix `_init` (`frames_init`, `coords_init`) starts the frame embedding's outpu
 init instead of zero, `_nozero` every zero-initialised layer (residual outputs, output conv); `_hash` replaces
 MiniLM by the tests' hash encoder (each word an independent random vector), `_white` whitens MiniLM's token
 states (covariance of 1500 training captions' tokens), `_layer0` gives MiniLM's input embeddings (hidden state
-0) beside its last layer (768 wide, as text encoder "minilm+input"), `_growth` uses growing / shrinking in
-place of left / right. Runs on cuda when there is one.
+0) beside its last layer (768 wide, as text encoder "minilm+input"), `_words` appends the hash encoder's word
+vectors to MiniLM's tokens (one sequence, 384 wide), `_growth` uses growing / shrinking in place of left /
+right. SEED seeds the U-Net's initialisation and the data. Runs on cuda when there is one.
 
-    python docs/analysis/direction_toy.py [STEPS] [VARIANT] [BATCH]      # default 300 frames 16
+    python docs/analysis/direction_toy.py [STEPS] [VARIANT] [BATCH] [SEED]      # default 300 frames 16 0
 
 Session 9, 2-core CPU (~1 s/step), one run each, seed 0. `frames`, 1600 steps: red vs blue 0.47, 0.64, 0.86,
 0.73, 0.88, 0.95 at steps 150-400 and 0.72-1.14 after; left vs right within +-0.002 to step 550, at most 0.018
@@ -92,9 +93,9 @@ def whiten(encoder, emb: torch.Tensor) -> torch.Tensor:
     return (emb - mu) @ evecs @ torch.diag(evals.clamp(min=1e-3 * evals.max()) ** -0.5) @ evecs.T
 
 
-def main(steps: int, variant: str, batch: int = BATCH) -> None:
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
+def main(steps: int, variant: str, batch: int = BATCH, seed: int = 0) -> None:
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
     cfg = tiny()["base"].replace(text_dim=384, frame_embedding=True, temporal_rotary=True)
     if variant.endswith("_layer0"):
         cfg = cfg.replace(text_dim=768)
@@ -117,6 +118,9 @@ def main(steps: int, variant: str, batch: int = BATCH) -> None:
     if layer0:  # minilm+input's two halves, input embeddings first (the order of the logged run)
         encoder = HFTextEncoder("minilm+input", encoder.tokenizer, encoder.model, 32, layers=(0, -1))
     emb, mask = encoder.encode(captions)
+    if variant.endswith("_words"):  # MiniLM's tokens, then one independent random vector per word
+        words, words_mask = HashTextEncoder(384, 32).encode(captions)
+        emb, mask = torch.cat([emb, words], 1), torch.cat([mask, words_mask], 1)
     if variant.endswith("_white"):
         emb = whiten(encoder, emb)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -142,4 +146,4 @@ def main(steps: int, variant: str, batch: int = BATCH) -> None:
 if __name__ == "__main__":
     torch.set_num_threads(2)
     args = sys.argv[1:]
-    main(int(args[0]) if args else 300, args[1] if len(args) > 1 else "frames", *map(int, args[2:3]))
+    main(int(args[0]) if args else 300, args[1] if len(args) > 1 else "frames", *map(int, args[2:4]))
