@@ -18,20 +18,17 @@ and violet to blue, cherry to magenta, ruby to emerald. The shipped cascade's 48
 (docs/eval/tiny_paraphrases50.json) is about what MiniLM's own nearest neighbours give (53-60 %).
 """
 
-import json
 import re
 from collections import Counter
-from pathlib import Path
 
 import torch
 from torch.nn.functional import normalize
 
-import imagen_video
 from imagen_video.data.captions import COLOR_WORDS
 from imagen_video.data.shapes import ShapesDataset
+from imagen_video.eval.prompt_sets import load_prompts
 from imagen_video.text.encoder import HFTextEncoder, load_text_encoder
 
-PROMPTS = Path(imagen_video.__file__).parent / "eval" / "prompts" / "paraphrases.jsonl"
 # the paraphrases' colour words, by colour (those in COLOR_WORDS are dropped below: seen in training)
 PARAPHRASE_COLOURS = {
     "red": ["scarlet", "cherry", "ruby", "brick-red", "crimson", "cherry-red", "ruby-red"],
@@ -62,7 +59,8 @@ def word_states(encoder, words: list[str]) -> torch.Tensor:
 
 def main() -> None:
     minilm = load_text_encoder("minilm", 32)
-    paraphrases = [json.loads(line) for line in PROMPTS.read_text().splitlines()]
+    prompts, attributes = load_prompts("builtin:paraphrases", None, 0)
+    paraphrases = [dict(a, prompt=p) for p, a in zip(prompts, attributes, strict=True)]
     data = ShapesDataset(frames=2, height=16, width=16, two_object_fraction=0.0, length=4000)
     train = {}
     for i in range(len(data)):
