@@ -43,7 +43,7 @@ this CPU, batch 32, 2000 steps (~85 min; logs/cpu_direction_toy_frames_layer0_b3
 from step 200, left vs right -0.03 to 0.03 throughout: not the hash encoder's result (one run each, another
 device and random stream).
 
-Session 11, this CPU, `1700 frames_words 32` (MiniLM's tokens followed by the hash word vectors, ~57 min;
+Session 11, this CPU, `1700 frames_words 32` (MiniLM's tokens followed by the hash word vectors, ~50 min;
 logs/cpu_direction_toy_frames_words_b32.txt): colour 0.50-1.02 from step 200, left vs right -0.033 to 0.041
 throughout: no exit by 1700 either. Only the GPU `frames_hash` run has left the plateau; direction_seeds.py
 runs several seeds per variant side by side to tell a late exit from none.
