@@ -16,6 +16,8 @@ right. SEED seeds the U-Net's initialisation and the data. Runs on cuda when the
 
     python docs/analysis/direction_toy.py [STEPS] [VARIANT] [BATCH] [SEED]      # default 300 frames 16 0
 
+TOY_THREADS (default 2) sets torch's CPU threads, e.g. 1 for two runs side by side on a 2-core CPU.
+
 Session 9, 2-core CPU (~1 s/step), one run each, seed 0. `frames`, 1600 steps: red vs blue 0.47, 0.64, 0.86,
 0.73, 0.88, 0.95 at steps 150-400 and 0.72-1.14 after; left vs right within +-0.002 to step 550, at most 0.018
 in size to step 1600 (1600: 0.001). Steps 50-400 of the variants: `ramp` colour 0.11 at 100, 0.59-0.84 from
@@ -49,6 +51,7 @@ throughout: no exit by 1700 either. Only the GPU `frames_hash` run has left the 
 runs several seeds per variant side by side to tell a late exit from none.
 """
 
+import os
 import sys
 
 import numpy as np
@@ -149,6 +152,6 @@ def main(steps: int, variant: str, batch: int = BATCH, seed: int = 0) -> None:
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("TOY_THREADS", "2")))
     args = sys.argv[1:]
     main(int(args[0]) if args else 300, args[1] if len(args) > 1 else "frames", *map(int, args[2:4]))
