@@ -53,8 +53,8 @@ runs several seeds per variant side by side to tell a late exit from none.
 Session 12, this CPU, `1800 frames_hash 32 1` (seed 1, TOY_THREADS=1 beside another job, ~90 min;
 logs/cpu_direction_toy_frames_hash_b32_s1.txt): colour 0.46 at step 200, 0.65-1.03 after; left vs right
 -0.063 to 0.030 through step 1800: no exit. So the hash encoder's exit at ~1450 (GPU, seed 0) is not
-reproduced by another seed on this CPU; one exit in three hash-or-MiniLM-word runs past 1700 steps. (A seed-2
-run beside it was stopped at step 550 to free the core.)
+reproduced by another seed on this CPU; one exit in the four word-feature runs past 1700 steps (hash seeds 0
+and 1, words, layer0). (A seed-2 run beside it was stopped at step 550 to free the core.)
 """
 
 import os

@@ -17,7 +17,7 @@ import torch
 
 from imagen_video.cascade import Cascade
 from imagen_video.data.shapes import shapes_prompts
-from imagen_video.eval.cli import ground_truth_conditions
+from imagen_video.eval.cli import batch_maker, ground_truth_conditions
 from imagen_video.eval.judge import judge_videos
 from imagen_video.eval.prompt_sets import caption_attributes
 from imagen_video.io import to_uint8
@@ -31,12 +31,8 @@ def main(cascade_name: str, n: int, name: str) -> None:
     prompts = shapes_prompts("heldout", n, seed=0)
     attributes = caption_attributes(prompts)
     cond = ground_truth_conditions(cascade, name, attributes, 0)
-    videos = np.concatenate(
-        [
-            to_uint8(cascade.generate_stage(name, prompts[s : s + BATCH], cond[s : s + BATCH], seed=s))
-            for s in range(0, n, BATCH)
-        ]
-    )  # [N, T, H, W, C]
+    make = batch_maker(cascade, prompts, None, None, 0, name, cond)
+    videos = np.concatenate([make(s, min(s + BATCH, n)) for s in range(0, n, BATCH)])  # [N, T, H, W, C]
     factor = videos.shape[1] // cond.shape[2]
     views = {
         "all frames": videos,
