@@ -8,6 +8,9 @@ from imagen_video.diffusion import (
     eps_from_z_x,
     expand_like,
     guided_v,
+    residual_z,
+    sample,
+    v_from_residual_v,
     v_from_x_eps,
     v_from_z_eps,
     v_from_z_x,
@@ -110,3 +113,20 @@ def test_adapter_guided_equals_guided_v():
             return (1 + w) * eps_model(z, t, cond) - w * eps_model(z, t, None)
 
     torch.testing.assert_close(EpsModel(WithGuided()).guided(z, t, "c", 2.5), expected, rtol=0, atol=1e-8)
+
+
+def test_ddim_on_residual_of_gaussian_reproduces_base_plus_gaussian():
+    """The exact v-model of r ~ N(0, s^2), wrapped as residual_z / v_from_residual_v around a base b, is a
+    v-model of x = b + r: DDIM 512 steps must give mean b and std s."""
+    base = torch.tensor([0.7, -0.4, 0.1], dtype=torch.float64)
+    std = torch.tensor([0.3, 0.1, 0.5], dtype=torch.float64)
+    residual = GaussianModel(torch.zeros(3), std)
+
+    def model(z, t, cond=None):
+        alpha, sigma = (expand_like(a, z) for a in SCHEDULE.alpha_sigma(t.to(torch.float64)))
+        return v_from_residual_v(residual(residual_z(z, base, alpha), t), base, sigma)
+
+    x = sample(model, (8192, 3), SCHEDULE, 512, "ddim", generator=torch.Generator().manual_seed(0),
+               dtype=torch.float64)  # fmt: skip
+    assert ((x.mean(0) - base) / std).abs().max() < 0.05
+    assert (x.std(0) / std - 1).abs().max() < 0.02

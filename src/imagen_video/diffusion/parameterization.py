@@ -106,3 +106,13 @@ class XModel(_Adapter):
     def _to_v(self, z: Tensor, t: Tensor, prediction: Tensor) -> Tensor:
         alpha, sigma = self.schedule.alpha_sigma(t)
         return v_from_z_x(z, prediction, alpha, sigma)
+
+
+def residual_z(z: Tensor, base: Tensor, alpha: Scalar) -> Tensor:
+    """z of the residual r = x - base at the same noise: z_r = alpha r + sigma eps = z - alpha base."""
+    return z - _bc(alpha, z) * base
+
+
+def v_from_residual_v(v_r: Tensor, base: Tensor, sigma: Scalar) -> Tensor:
+    """v of x from v of the residual r = x - base: v = alpha eps - sigma x = v_r - sigma base."""
+    return v_r - _bc(sigma, v_r) * base

@@ -11,6 +11,7 @@ from einops import rearrange, repeat
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from imagen_video.diffusion import alpha_sigma_from_log_snr, expand_like, residual_z, v_from_residual_v
 from imagen_video.errors import UserError
 from imagen_video.models.blocks import (
     CrossAttention,
@@ -51,6 +52,10 @@ class UNetConfig:
       mean, so it cannot draw E[x | "moving left"], which depends on the frame; zero-initialised.
     - `lowres_channels` > 0 makes a super-resolution model: the upsampled condition is concatenated to z and
       its augmentation level `cond_aug_log_snr` is embedded like the noise level.
+    - `residual` (SR models only, OUR CHOICE after SRDiff, Li et al. 2022): the layers denoise the residual
+      r = x - b over the condition's estimate b = alpha' c_aug (E[c | c_aug] for unit-variance c), seeing
+      z_r = z - alpha b and returning v_r, so v = v_r - sigma b. An untrained (zero-output) U-Net then
+      predicts x = alpha z + sigma^2 b: the condition at high noise, so copying it needs no training.
     - `guidance_embedding`: embed a scalar guidance weight w (guided-distillation students, Meng et al.).
     - `guidance_embedding_scale`: OUR CHOICE: the sinusoidal embedding sees w * 50, so w in [0, 20] spans
       the same [0, 1000] range as the noise level input.
@@ -77,6 +82,7 @@ class UNetConfig:
     norm_groups: int = 32
     dropout: float = 0.0
     lowres_channels: int = 0
+    residual: bool = False
     guidance_embedding: bool = False
     guidance_embedding_scale: float = 50.0
     max_attention_tokens: int | None = None
@@ -99,6 +105,11 @@ class UNetConfig:
                     f"UNetConfig.{name} has {len(getattr(self, name))} entries but channel_mult has {levels} "
                     f"levels; give one bool per level"
                 )
+        if self.residual and self.lowres_channels != self.out_channels:
+            raise UserError(
+                "UNetConfig.residual needs a condition like the output: "
+                f"lowres_channels={self.lowres_channels} must equal out_channels={self.out_channels}"
+            )
         if self.temporal not in TEMPORAL_KINDS:
             raise UserError(f"UNetConfig.temporal={self.temporal!r}: choose one of {TEMPORAL_KINDS}")
         if self.temporal_kernel < 1 or self.temporal_kernel % 2 == 0:
@@ -321,6 +332,10 @@ class VideoUNet(nn.Module):
         if self.cond_aug_emb is not None:
             if cond_aug_log_snr is None:
                 cond_aug_log_snr = torch.full((b,), 20.0, device=z.device)
+            if cfg.residual:
+                base = residual_base(lowres, cond_aug_log_snr)
+                alpha, sigma = alpha_sigma_from_log_snr(log_snr.float())
+                z = residual_z(z, base, alpha)
             emb = emb + self.cond_aug_emb(log_snr_to_embedding_input(cond_aug_log_snr))
         if self.guidance_emb is not None:
             w = torch.zeros(b, device=z.device) if guidance_weight is None else guidance_weight.float()
@@ -351,7 +366,8 @@ class VideoUNet(nn.Module):
                 x = torch.cat([x, skips.pop()], dim=1)
             x = self._run(layer, x, args)
         x = self.out_conv(F.silu(self.out_norm(x)))
-        return rearrange(x, "(b t) c h w -> b c t h w", b=b).contiguous()
+        v = rearrange(x, "(b t) c h w -> b c t h w", b=b).contiguous()
+        return v_from_residual_v(v, base, sigma) if cfg.residual else v
 
     def _run(self, layer: nn.Module, x: Tensor, args: tuple) -> Tensor:
         """Apply one layer, through activation checkpointing when configured and training."""
@@ -360,6 +376,12 @@ class VideoUNet(nn.Module):
         if self.config.gradient_checkpointing and torch.is_grad_enabled():
             return checkpoint(layer, x, *args, use_reentrant=False)
         return layer(x, *args)
+
+
+def residual_base(lowres: Tensor, cond_aug_log_snr: Tensor) -> Tensor:
+    """b = alpha' c_aug: E[c | c_aug] for unit-variance c and c_aug = alpha' c + sigma' n."""
+    alpha_c, _ = alpha_sigma_from_log_snr(cond_aug_log_snr.float())
+    return expand_like(alpha_c, lowres) * lowres
 
 
 def _video_mask(image_mode, b: int, device, dtype) -> tuple[Tensor | None, bool]:
