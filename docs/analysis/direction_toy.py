@@ -5,7 +5,8 @@ growth_toy.py), v-loss at log_snr ~ U[-8, -4] only, where the ideal prediction i
 BATCH), AdamW 1e-3. Every EVERY steps: the share (motion_mean_share.pair_share, log_snr -6) of red vs blue
 (both moving left) and of left vs right (both red). VARIANT `frames` is the U-Net with rotary frame positions
 and the frame embedding; `ramp` also gives it the frame index as an input channel, f / (T - 1) - 1/2 at every
-pixel of frame f; `coords` gives it that and the pixel's column and row the same way (CoordConv in x, y, t); a
+pixel of frame f; `coords` gives it that and the pixel's row and column the same way (CoordConv in x, y, t);
+`prod` also the products frame x row and frame x column (x 4), the shape of E[x | left] - E[x | right]; a
 suffix `_init` (`frames_init`, `coords_init`) starts the frame embedding's output layer at PyTorch's default
 init instead of zero, `_nozero` every zero-initialised layer (residual outputs, output conv); `_hash` replaces
 MiniLM by the tests' hash encoder (each word an independent random vector), `_white` whitens MiniLM's token
@@ -55,6 +56,16 @@ logs/cpu_direction_toy_frames_hash_b32_s1.txt): colour 0.46 at step 200, 0.65-1.
 -0.063 to 0.030 through step 1800: no exit. So the hash encoder's exit at ~1450 (GPU, seed 0) is not
 reproduced by another seed on this CPU; one exit in the four word-feature runs past 1700 steps (hash seeds 0
 and 1, words, layer0). (A seed-2 run beside it was stopped at step 550 to free the core.)
+
+Session 13, this CPU, `1800 prod 32` (seed 0, TOY_THREADS=1 beside a TSR run; stopped at step 1050, ~65 min;
+logs/cpu_direction_toy_prod_b32.txt): MiniLM's last layer as shipped, the input channels frame, row, column
+and the products frame x row, frame x column. Colour 0.69 at step 200, 0.71-1.04 after; left vs right -0.005
+to 0.030 to step 550, 0.063 at 600, then 0.435 at 650 and 0.65-0.91 at every check from 700 to 1050: the
+first exit with MiniLM, and the earliest of any variant (the hash encoder's at ~1450). (`coords` beside it,
+the same without the products, was stopped at step 50 to free the core: not measured past 400 steps.) One
+run: the product channels hand the U-Net the shape of E[x | left] - E[x | right] at high noise, which it
+otherwise has to build from the frame embedding, the text and the zero padding, and that is the step it does
+not find.
 """
 
 import os
@@ -82,17 +93,18 @@ EVERY = 50
 
 
 class Coordinates(nn.Module):
-    """A U-Net with more input channels: the frame index f / (T - 1) - 1/2 (and with `space`, the column and
-    row likewise) at every pixel."""
+    """A U-Net with more input channels: the frame index f / (T - 1) - 1/2 (with `extra` >= 3 the row and
+    column likewise; with 5 also 4 x frame x row and 4 x frame x column) at every pixel."""
 
-    def __init__(self, unet: VideoUNet, space: bool):
+    def __init__(self, unet: VideoUNet, extra: int):
         super().__init__()
-        self.unet, self.space = unet, space
+        self.unet, self.extra = unet, extra
 
     def forward(self, z, log_snr, text_emb, text_mask):
         b, _, t, h, w = z.shape
         axes = [torch.linspace(-0.5, 0.5, n, device=z.device) for n in (t, h, w)]
-        grids = torch.stack(torch.meshgrid(*axes, indexing="ij"))[: 3 if self.space else 1]
+        grids = torch.stack(torch.meshgrid(*axes, indexing="ij"))
+        grids = torch.cat([grids, 4 * grids[:1] * grids[1:]])[: self.extra]
         return self.unet(torch.cat([z, grids.expand(b, -1, -1, -1, -1)], 1), log_snr, text_emb, text_mask)
 
 
@@ -113,11 +125,11 @@ def main(steps: int, variant: str, batch: int = BATCH, seed: int = 0) -> None:
     cfg = tiny()["base"].replace(text_dim=384, frame_embedding=True, temporal_rotary=True)
     if variant.endswith("_layer0"):
         cfg = cfg.replace(text_dim=768)
-    extra = {"frames": 0, "ramp": 1, "coords": 3}[variant.split("_")[0]]
+    extra = {"frames": 0, "ramp": 1, "coords": 3, "prod": 5}[variant.split("_")[0]]
     net = unet = VideoUNet(cfg)
     if extra:
         unet = VideoUNet(cfg.replace(in_channels=3 + extra, out_channels=3))
-        net = Coordinates(unet, space=extra == 3)
+        net = Coordinates(unet, extra)
     if variant.endswith("_init"):  # the frame embedding's output layer at PyTorch's default init, not zero
         unet.frame_emb.net[-1].reset_parameters()
     if variant.endswith("_nozero"):  # every zero-initialised linear / conv layer at PyTorch's default init
