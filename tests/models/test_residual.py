@@ -32,7 +32,7 @@ def test_untrained_residual_unet_predicts_alpha_z_plus_sigma_squared_base():
     x_hat = x_from_z_v(kwargs["z"], v, alpha, sigma)
     expected = alpha * kwargs["z"] + sigma**2 * _base(kwargs)
     torch.testing.assert_close(x_hat, expected, rtol=1e-5, atol=1e-5)
-    # at log_snr -20 the prediction is the condition's estimate itself: copying needs no training
+    # at log_snr -20 the prediction is the condition's estimate itself
     torch.testing.assert_close(x_hat[0], _base(kwargs)[0], rtol=0, atol=1e-3)  # alpha = 4.5e-5
 
 

@@ -55,7 +55,8 @@ class UNetConfig:
     - `residual` (SR models only, OUR CHOICE after SRDiff, Li et al. 2022): the layers denoise the residual
       r = x - b over the condition's estimate b = alpha' c_aug (E[c | c_aug] for unit-variance c), seeing
       z_r = z - alpha b and returning v_r, so v = v_r - sigma b. An untrained (zero-output) U-Net then
-      predicts x = alpha z + sigma^2 b: the condition at high noise, so copying it needs no training.
+      predicts x = alpha z + sigma^2 b (the exact denoiser of x ~ N(b, I)): the condition at high noise,
+      which a plain SR U-Net has to learn to copy. Train it without augmentation to make b the clean one.
     - `guidance_embedding`: embed a scalar guidance weight w (guided-distillation students, Meng et al.).
     - `guidance_embedding_scale`: OUR CHOICE: the sinusoidal embedding sees w * 50, so w in [0, 20] spans
       the same [0, 1000] range as the noise level input.
