@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from imagen_video.errors import UserError
 from imagen_video.models import VideoUNet, presets
 from imagen_video.models.blocks import SpaceTimeConv
+from imagen_video.models.unet import coordinate_grid
 
 from .helpers import inputs, make_model, randomize_zero_init, small_config
 
@@ -279,6 +280,41 @@ def test_frame_embedding_starts_as_the_identity_and_skips_images():
         assert (randomized(**kw) - trained(**kw)).abs().max() > 1e-3
         images = randomized(**kw, image_mode=torch.tensor([True, False]))
         assert torch.equal(images[0], trained(**kw, image_mode=True)[0])
+
+
+def test_coordinate_grid_is_the_normalised_frame_row_column_and_their_products():
+    grid = coordinate_grid(5, 4, 3, "cpu", torch.float32)
+    t, y, x = torch.meshgrid(
+        torch.arange(5) / 4 - 0.5, torch.arange(4) / 3 - 0.5, torch.arange(3) / 2 - 0.5, indexing="ij"
+    )
+    expected = torch.stack([t, y, x, 4 * t * y, 4 * t * x])[None]
+    assert torch.allclose(grid, expected, atol=1e-6)
+    masked = coordinate_grid(5, 4, 3, "cpu", torch.float32, torch.tensor([0.0, 1.0]))
+    assert masked.shape == (2, 5, 5, 4, 3)
+    assert not masked[0, [0, 3, 4]].any() and torch.equal(masked[0, 1:3], grid[0, 1:3])
+    assert torch.equal(masked[1], grid[0])
+
+
+def test_coordinate_channels_start_as_the_identity_then_let_identical_frames_differ():
+    """Zero-initialised: a trained model with them added computes the same. Trained (random weights), frames
+    of a time-constant input differ with no frame embedding; in image mode they do not (images see t = 0)."""
+    cfg = small_config("attention", temporal_rotary=True)
+    trained = make_model(cfg)
+    extended = VideoUNet(cfg.replace(coordinate_channels=True)).eval()
+    missing = extended.load_state_dict(trained.state_dict(), strict=False).missing_keys
+    assert missing == ["coord_conv.weight"]
+    kw = inputs(cfg, b=2, t=5)
+    kw["z"] = kw["z"][:, :, :1].expand(-1, -1, 5, -1, -1).contiguous()
+    with torch.no_grad():
+        assert torch.equal(extended(**kw), trained(**kw))
+        randomized = randomize_zero_init(extended)
+        video = randomized(**kw)
+        images = randomized(**kw, image_mode=torch.tensor([True, False]))
+        assert (trained(**kw) - trained(**kw)[:, :, :1]).abs().max() < 1e-5
+        assert (video - video[:, :, :1]).abs().max() > 1e-2
+        assert (images[0] - images[0, :, :1]).abs().max() < 1e-5
+        assert torch.equal(images[1], video[1])
+        assert torch.equal(randomized(**kw, image_mode=True)[0], images[0])
 
 
 def test_forward_compiles_as_one_graph_with_the_eager_values():

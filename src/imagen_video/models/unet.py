@@ -27,6 +27,7 @@ from imagen_video.models.blocks import (
 )
 
 TEMPORAL_KINDS = ("attention", "conv")
+COORDINATE_PLANES = 5
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,11 @@ class UNetConfig:
     - `frame_embedding`: add an embedding of the absolute frame index to each frame's noise embedding
       (OUR CHOICE). From pure noise, a layer stack that only sees frame offsets gives every frame the same
       mean, so it cannot draw E[x | "moving left"], which depends on the frame; zero-initialised.
+    - `coordinate_channels` (OUR CHOICE, CoordConv in space-time): five more input planes, the frame index t,
+      row y, column x (each from -1/2 to 1/2 over the clip) and 4 t y, 4 t x (`coordinate_grid`), through a
+      zero-initialised conv beside the input conv. E[x | "moving left"] - E[x | "moving right"] at high noise
+      is roughly such a product (the object right early, left late); a toy learns the direction far sooner
+      with them (docs/analysis/direction_toy.py, variant `prod`). Images see t = 0.
     - `lowres_channels` > 0 makes a super-resolution model: the upsampled condition is concatenated to z and
       its augmentation level `cond_aug_log_snr` is embedded like the noise level.
     - `residual` (SR models only, OUR CHOICE after SRDiff, Li et al. 2022): the layers denoise the residual
@@ -76,6 +82,7 @@ class UNetConfig:
     temporal_rotary: bool = False
     spacetime_conv: bool = False
     frame_embedding: bool = False
+    coordinate_channels: bool = False
     head_dim: int = 64
     text_dim: int = 4096
     context_dim: int | None = None
@@ -215,6 +222,10 @@ class VideoUNet(nn.Module):
         self.null_token = nn.Parameter(torch.randn(1, 1, ctx_dim) * 0.02)
 
         self.input_conv = nn.Conv2d(cfg.in_channels + cfg.lowres_channels, widths[0], 3, padding=1)
+        self.coord_conv = None
+        if cfg.coordinate_channels:  # zero output: adding it to a trained model changes nothing at first
+            self.coord_conv = nn.Conv2d(COORDINATE_PLANES, widths[0], 3, padding=1, bias=False)
+            nn.init.zeros_(self.coord_conv.weight)
         self.down = nn.ModuleList()
         skip_channels = [widths[0]]
         ch = widths[0]
@@ -356,6 +367,12 @@ class VideoUNet(nn.Module):
         args = (emb, ctx, ctx_mask, frames, video_mask, skip_temporal)
 
         x = self.input_conv(x)
+        if self.coord_conv is not None:
+            grid = coordinate_grid(
+                frames, height, width, z.device, dtype, 0.0 if skip_temporal else video_mask
+            )
+            grid = rearrange(grid.expand(b, -1, -1, -1, -1), "b c t h w -> (b t) c h w")
+            x = x + self.coord_conv(grid.contiguous(memory_format=torch.channels_last))
         skips = [x]
         for layer in self.down:
             x = self._run(layer, x, args)
@@ -377,6 +394,21 @@ class VideoUNet(nn.Module):
         if self.config.gradient_checkpointing and torch.is_grad_enabled():
             return checkpoint(layer, x, *args, use_reentrant=False)
         return layer(x, *args)
+
+
+def coordinate_grid(frames: int, height: int, width: int, device, dtype, video_mask=None) -> Tensor:
+    """The planes (t, y, x, 4 t y, 4 t x) `[1 or B, 5, T, H, W]`, each coordinate linear from -1/2 to 1/2 over
+    the clip (0 for a single frame); `video_mask` `[B]` (or a float) scales t, so images (0) see t = 0."""
+    axes = [
+        torch.linspace(-0.5, 0.5, n, device=device, dtype=dtype)
+        if n > 1
+        else torch.zeros(1, device=device, dtype=dtype)
+        for n in (frames, height, width)
+    ]
+    t, y, x = torch.meshgrid(*axes, indexing="ij")
+    t = t[None] if video_mask is None else torch.as_tensor(video_mask, dtype=dtype).reshape(-1, 1, 1, 1) * t
+    y, x = y.expand_as(t), x.expand_as(t)
+    return torch.stack([t, y, x, 4 * t * y, 4 * t * x], dim=1)
 
 
 def residual_base(lowres: Tensor, cond_aug_log_snr: Tensor) -> Tensor:
