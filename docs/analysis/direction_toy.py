@@ -80,6 +80,7 @@ from torch import nn
 from imagen_video.data.shapes import shapes_prompts
 from imagen_video.models import VideoUNet
 from imagen_video.models.presets import tiny
+from imagen_video.models.unet import coordinate_grid
 from imagen_video.text.encoder import HFTextEncoder, load_text_encoder
 from imagen_video.train.text import HashTextEncoder
 
@@ -93,8 +94,9 @@ EVERY = 50
 
 
 class Coordinates(nn.Module):
-    """A U-Net with more input channels: the frame index f / (T - 1) - 1/2 (with `extra` >= 3 the row and
-    column likewise; with 5 also 4 x frame x row and 4 x frame x column) at every pixel."""
+    """A U-Net with more input channels: the first `extra` planes of `coordinate_grid` (frame index, then row
+    and column, then 4 x frame x row and 4 x frame x column; each from -1/2 to 1/2) at every pixel. The
+    U-Net's own `coordinate_channels` adds all five through a separate conv instead."""
 
     def __init__(self, unet: VideoUNet, extra: int):
         super().__init__()
@@ -102,9 +104,7 @@ class Coordinates(nn.Module):
 
     def forward(self, z, log_snr, text_emb, text_mask):
         b, _, t, h, w = z.shape
-        axes = [torch.linspace(-0.5, 0.5, n, device=z.device) for n in (t, h, w)]
-        grids = torch.stack(torch.meshgrid(*axes, indexing="ij"))
-        grids = torch.cat([grids, 4 * grids[:1] * grids[1:]])[: self.extra]
+        grids = coordinate_grid(t, h, w, z.device, z.dtype)[:, : self.extra]
         return self.unet(torch.cat([z, grids.expand(b, -1, -1, -1, -1)], 1), log_snr, text_emb, text_mask)
 
 
