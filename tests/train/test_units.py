@@ -193,6 +193,30 @@ def test_shapes_data_options_reach_the_dataset(make_config):
         load_train_config(make_config(data={"source": "folder", "path": "videos", "paraphrase": False}))
 
 
+def test_t_range_draws_t_uniformly_in_the_band(make_config):
+    """t_range [a, b]: every example's t = a + (b - a) u with u the default run's draw at the same (step, j),
+    so the default [0, 1] keeps old runs bit-identical; bad ranges are refused naming the key."""
+    from imagen_video.train.examples import ExampleMaker
+
+    def draws(**changes):
+        config = load_train_config(make_config(**changes))
+        stage = build_stage(config)
+        make = ExampleMaker(config, stage)
+        item = {"video": torch.zeros(3, stage.frames, stage.height, stage.width), "caption": "a red circle"}
+        return torch.stack([make(item, step, j, False)["t"] for step in range(50) for j in range(4)])
+
+    u, band = draws(), draws(t_range=[0.85, 0.99])
+    seed = load_train_config(make_config()).seed
+    generators = [torch.Generator().manual_seed(sample_seed(seed, s, j)) for s in range(50) for j in range(4)]
+    first = [torch.rand((), generator=g) for g in generators]
+    assert torch.equal(u, torch.stack(first))
+    torch.testing.assert_close(band, 0.85 + 0.14 * u, rtol=0, atol=1e-7)
+    assert 0.85 <= band.min() < 0.86 and 0.98 < band.max() < 0.99
+    for bad in ([0.9, 0.5], [-0.1, 0.5], [0.2, 1.5], [0.5]):
+        with pytest.raises(UserError, match="t_range"):
+            load_train_config(make_config(t_range=bad))
+
+
 @pytest.mark.slow  # inductor compiles for minutes on a 2-core CPU
 def test_compiled_training_matches_eager(make_config, tmp_path):
     """loop.compile: the same run's weights after 4 steps as eager (float32 CPU, to rounding), same keys."""

@@ -236,6 +236,8 @@ class TrainConfig:
     `init_from`: start from trained weights instead of a random U-Net (fine-tuning): a cascade folder (its
     `<stage name>.safetensors`), a stage weights file, or a run's checkpoint (.pt, its EMA weights); see
     train.stage.initial_weights.
+    `t_range`: [t_min, t_max], the diffusion times t ~ U[t_min, t_max] the loss is drawn at (default [0, 1],
+    SPEC §5); a narrower range (e.g. [0.85, 0.99], log_snr -2.9 .. -9) fine-tunes one band of noise levels.
     """
 
     stage: dict
@@ -246,6 +248,7 @@ class TrainConfig:
     data: DataSpec = field(default_factory=DataSpec)
     text: TextSpec = field(default_factory=TextSpec)
     loss_weighting: str = "v"
+    t_range: tuple[float, float] = (0.0, 1.0)
     optim: OptimSpec = field(default_factory=OptimSpec)
     loop: LoopSpec = field(default_factory=LoopSpec)
     sample: SampleSpec = field(default_factory=SampleSpec)
@@ -255,6 +258,11 @@ class TrainConfig:
         _check(
             self.loss_weighting in ("v", "eps", "snr_trunc"),
             f"loss_weighting must be v, eps or snr_trunc, got {self.loss_weighting!r}",
+        )
+        t_range = tuple(self.t_range) if isinstance(self.t_range, (list, tuple)) else ()
+        _check(
+            len(t_range) == 2 and 0.0 <= t_range[0] < t_range[1] <= 1.0,
+            f"t_range must be [t_min, t_max] with 0 <= t_min < t_max <= 1, got {self.t_range!r}",
         )
 
 

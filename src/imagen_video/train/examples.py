@@ -65,9 +65,10 @@ class ExampleMaker:
         cfg = self.config
         x = item["video"]
         g = torch.Generator().manual_seed(sample_seed(cfg.seed, step, j))
+        t_min, t_max = cfg.t_range
         example = {
             "x": x,
-            "t": torch.rand((), generator=g),
+            "t": t_min + (t_max - t_min) * torch.rand((), generator=g),
             "eps": torch.randn(x.shape, generator=g),
             "caption": item["caption"],
             "drop": bool(torch.rand((), generator=g) < cfg.text.dropout),
