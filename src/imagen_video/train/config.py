@@ -237,7 +237,7 @@ class TrainConfig:
     `<stage name>.safetensors`), a stage weights file, or a run's checkpoint (.pt, its EMA weights); see
     train.stage.initial_weights.
     `t_range`: [t_min, t_max], the diffusion times t ~ U[t_min, t_max] the loss is drawn at (default [0, 1],
-    SPEC §5); a narrower range (e.g. [0.85, 0.99], log_snr -2.9 .. -9) fine-tunes one band of noise levels.
+    SPEC §5); a narrower range (e.g. [0.85, 0.99], log_snr -2.9 .. -8.3) fine-tunes one band of noise levels.
     """
 
     stage: dict
