@@ -6,18 +6,24 @@ prediction averaged over noise draws z at one log_snr. At high noise the ideal d
 so share -> 1; share 0 means the word does not reach the output there.
 
     python docs/analysis/motion_mean_share.py [CASCADE]      # default: the packaged tiny (on cuda if any)
+    python docs/analysis/motion_mean_share.py runs/.../latest.pt   # a base run's checkpoint (its EMA weights)
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from imagen_video.cascade import Cascade
+from imagen_video.cascade.registry import resolve_cascade
 from imagen_video.data.shapes import render, scene_attributes
 from imagen_video.diffusion import alpha_sigma_from_log_snr, x_from_z_v
+from imagen_video.train.export import export_stage
 
 CLIPS, DRAWS = 256, 64
 PAIRS = (
@@ -64,18 +70,28 @@ def pair_share(unet, emb: torch.Tensor, mask: torch.Tensor, d: torch.Tensor, log
     return float(((m0 - m1) * d).sum() / (d * d).sum())
 
 
+def load_base(name: str, folder: Path) -> Cascade:
+    """A cascade; a checkpoint (.pt) is exported into a copy of the packaged tiny in `folder` first."""
+    if not name.endswith(".pt"):
+        return Cascade.load(name)
+    shutil.copytree(resolve_cascade("tiny"), folder)
+    export_stage(name, folder)
+    return Cascade.load(str(folder))
+
+
 def main(name: str) -> None:
-    cascade = Cascade.load(name).to("cuda" if torch.cuda.is_available() else "cpu")
-    stage = cascade.stages[0]
-    unet = cascade.unet(stage.name).eval()
-    for a, b in PAIRS:
-        d = data_mean(stage, *a) - data_mean(stage, *b)
-        emb, mask = cascade.text_encoder.encode([f"a {c} circle{WORDS[m]}" for c, m in (a, b)])
-        cells = []
-        for log_snr in (-6.0, -2.0, 2.0):
-            cells.append(f"log_snr {log_snr:+.0f}: share {pair_share(unet, emb, mask, d, log_snr):6.3f}")
-        label = f"{a[0]} vs {b[0]}" if a[0] != b[0] else f"{a[1]} vs {b[1]}"
-        print(f"{label:>22}  " + " | ".join(cells))
+    with tempfile.TemporaryDirectory() as tmp:
+        cascade = load_base(name, Path(tmp) / "cascade").to("cuda" if torch.cuda.is_available() else "cpu")
+        stage = cascade.stages[0]
+        unet = cascade.unet(stage.name).eval()
+        for a, b in PAIRS:
+            d = data_mean(stage, *a) - data_mean(stage, *b)
+            emb, mask = cascade.text_encoder.encode([f"a {c} circle{WORDS[m]}" for c, m in (a, b)])
+            cells = []
+            for log_snr in (-6.0, -2.0, 2.0):
+                cells.append(f"log_snr {log_snr:+.0f}: share {pair_share(unet, emb, mask, d, log_snr):6.3f}")
+            label = f"{a[0]} vs {b[0]}" if a[0] != b[0] else f"{a[1]} vs {b[1]}"
+            print(f"{label:>22}  " + " | ".join(cells))
 
 
 if __name__ == "__main__":
