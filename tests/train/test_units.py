@@ -212,7 +212,7 @@ def test_t_range_draws_t_uniformly_in_the_band(make_config):
     assert torch.equal(u, torch.stack(first))
     torch.testing.assert_close(band, 0.85 + 0.14 * u, rtol=0, atol=1e-7)
     assert 0.85 <= band.min() < 0.86 and 0.98 < band.max() < 0.99
-    for bad in ([0.9, 0.5], [-0.1, 0.5], [0.2, 1.5], [0.5]):
+    for bad in ([0.9, 0.5], [-0.1, 0.5], [0.2, 1.5], [0.5], ["low", "high"], 0.5):
         with pytest.raises(UserError, match="t_range"):
             load_train_config(make_config(t_range=bad))
 

@@ -260,8 +260,11 @@ class TrainConfig:
             f"loss_weighting must be v, eps or snr_trunc, got {self.loss_weighting!r}",
         )
         t_range = tuple(self.t_range) if isinstance(self.t_range, (list, tuple)) else ()
+        numbers = len(t_range) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in t_range
+        )
         _check(
-            len(t_range) == 2 and 0.0 <= t_range[0] < t_range[1] <= 1.0,
+            numbers and 0.0 <= t_range[0] < t_range[1] <= 1.0,
             f"t_range must be [t_min, t_max] with 0 <= t_min < t_max <= 1, got {self.t_range!r}",
         )
 
