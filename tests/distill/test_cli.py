@@ -13,7 +13,8 @@ from imagen_video.cascade import Cascade, StageDenoiser, cascade_config_from_dic
 from imagen_video.cli import main
 from imagen_video.diffusion import ConstantGuidance, sample
 from imagen_video.distill.config import DistillConfig, ProgressiveConfig, load_config
-from imagen_video.distill.task import example_guidance_weight, student_unet, train_config
+from imagen_video.distill.task import example_guidance_weight, student_unet, train_config, training_stage
+from imagen_video.errors import UserError
 from imagen_video.train import checkpoint
 from imagen_video.train.text import HashTextEncoder
 
@@ -128,6 +129,41 @@ def test_progressive_sr_stage_in_place(teacher_dir, tmp_path):
     assert main(["distill", "progressive", cfg]) == 0
     sr = Cascade.load(folder).stage("sr")
     assert (sr.sampler, sr.steps, sr.unet.guidance_embedding) == ("stochastic", 4, False)
+
+
+def test_guided_on_temporal_crops_keeps_the_stage_frames(teacher_dir, tmp_path, monkeypatch):
+    """train_frames=2: the student trains on 2-frame clips conditioned on 2 frames, is written back with the
+    stage's 4 frames and a guidance embedding; loop.threads is applied as in training."""
+    threads = []
+    monkeypatch.setattr(torch, "set_num_threads", threads.append)
+    cfg = write_config(
+        tmp_path / "crop.yaml", teacher=str(teacher_dir), stage="sr", out=str(tmp_path / "out"),
+        run_dir=str(tmp_path / "runs"), train_frames=2, loop={**LOOP, "threads": 1},
+    )  # fmt: skip
+    assert main(["distill", "guided", cfg]) == 0
+    assert threads == [1]
+    assert checkpoint.load(tmp_path / "runs/latest.pt")["config"]["stage"]["frames"] == 2
+    written = Cascade.load(tmp_path / "out").stage("sr")
+    assert (written.frames, written.unet.guidance_embedding) == (4, True)
+    config, teacher = load_config(DistillConfig, cfg), Cascade.load(teacher_dir)
+    spec = train_config(config, teacher, training_stage(config, teacher.stage("sr")))
+    assert (spec.stage["frames"], spec.condition.frames) == (2, 2)
+
+
+def test_temporal_crops_of_a_tsr_scale_its_condition():
+    """The shipped TSR (16 -> 32 frames) on 8-frame crops sees 4 condition frames; 3-frame crops (1.5
+    condition frames) and crops longer than the stage are refused, naming train_frames."""
+    cascade = Cascade.load("tiny")
+
+    def condition_frames(train_frames):
+        config = DistillConfig(teacher="tiny", stage="tsr", out="o", train_frames=train_frames)
+        return train_config(config, cascade, training_stage(config, cascade.stage("tsr"))).condition.frames
+
+    assert condition_frames(8) == 4 and condition_frames(32) == 16
+    with pytest.raises(UserError, match="train_frames=3 .* not a whole number"):
+        condition_frames(3)
+    with pytest.raises(UserError, match="train_frames=40 exceeds stage 'tsr'"):
+        condition_frames(40)
 
 
 @pytest.mark.parametrize(

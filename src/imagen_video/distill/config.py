@@ -12,6 +12,7 @@ with that stage replaced by the student; the data, optimiser and loop sections a
     w_max: 15.0
     start_steps: 128               # progressive only: the teacher's DDIM steps (default: the stage's)
     end_steps: 8                   # progressive only: halve until this many steps
+    train_frames: 8                # optional: train on 8-frame temporal crops of the stage's clips
     loop: {steps: 2000, batch_size: 16}   # guided: iterations; progressive: iterations per halving
 """
 
@@ -47,6 +48,10 @@ class DistillConfig:
     - `fidelity_examples`: guided only: after the run, the EMA student's relative error and share of the
       guidance direction captured (guided.guidance_fidelity) at three w in the range are measured on this
       many clips (0: off), printed and written to run_dir/guidance_fidelity.json.
+    - `train_frames`: train on clips of this many frames instead of the stage's (a temporal crop; the
+      condition keeps the stage's frame ratio). OUR CHOICE for stages convolutional in time (the tiny SSRs
+      were trained on 8-frame crops): a fraction of the cost per iteration; the student written out keeps
+      the stage's frames. None: the stage's own.
     - `loop.steps`: the number of iterations (progressive: per halving).
     """
 
@@ -62,6 +67,7 @@ class DistillConfig:
     text_cache: str | None = None
     text_in_workers: bool = False
     fidelity_examples: int = 16
+    train_frames: int | None = None
     data: DataSpec = field(default_factory=DataSpec)
     optim: OptimSpec = field(default_factory=OptimSpec)
     loop: LoopSpec = field(default_factory=LoopSpec)
@@ -76,6 +82,10 @@ class DistillConfig:
             raise UserError(f"cond_aug_max is an augmentation level in [0, 1], got {self.cond_aug_max}")
         if self.fidelity_examples < 0:
             raise UserError(f"fidelity_examples must be >= 0 (0: off), got {self.fidelity_examples}")
+        if self.train_frames is not None and self.train_frames < 1:
+            raise UserError(
+                f"train_frames must be >= 1 (or unset: the stage's frames), got {self.train_frames}"
+            )
 
 
 @dataclass(frozen=True)

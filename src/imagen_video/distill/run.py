@@ -12,13 +12,14 @@ import dataclasses
 import json
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from imagen_video.cascade import Cascade, Stage, replace_stage
 from imagen_video.config import dataclass_to_dict
 from imagen_video.distill.config import DistillConfig, ProgressiveConfig, check_halving
 from imagen_video.distill.progressive import halving_schedule
-from imagen_video.distill.task import GuidedTask, ProgressiveTask, train_config
+from imagen_video.distill.task import GuidedTask, ProgressiveTask, train_config, training_stage
 from imagen_video.errors import UserError
 from imagen_video.models import VideoUNet
 from imagen_video.train import checkpoint, distributed
@@ -80,6 +81,13 @@ def report_fidelity(task: GuidedTask, student: VideoUNet, config: DistillConfig)
     return report
 
 
+def _setup(config: DistillConfig) -> distributed.Dist:
+    """Apply loop.threads (as training does) and join the process group."""
+    if config.loop.threads:
+        torch.set_num_threads(config.loop.threads)
+    return distributed.setup()
+
+
 def guided_task(config: DistillConfig, ctx: distributed.Dist) -> tuple[Cascade, GuidedTask]:
     """The teacher cascade and the guided task whose student (a fresh copy of the teacher stage with a
     guidance embedding) distils it."""
@@ -90,7 +98,7 @@ def guided_task(config: DistillConfig, ctx: distributed.Dist) -> tuple[Cascade, 
             "student); distil it further with `imagen-video distill progressive`"
         )
     unet = dataclasses.replace(teacher_stage.unet, guidance_embedding=True)
-    stage = dataclasses.replace(teacher_stage, unet=unet)
+    stage = training_stage(config, dataclasses.replace(teacher_stage, unet=unet))
     task = GuidedTask(train_config(config, cascade, stage), ctx, config.w_min, config.w_max)
     task.set_teacher(cascade.unet(stage.name), stage)
     return cascade, task
@@ -98,7 +106,7 @@ def guided_task(config: DistillConfig, ctx: distributed.Dist) -> tuple[Cascade, 
 
 def distill_guided(config: DistillConfig, resume: bool = False) -> Path:
     """Meng et al. stage 1 on the training loop; returns the output cascade folder."""
-    ctx = distributed.setup()
+    ctx = _setup(config)
     try:
         cascade, task = guided_task(config, ctx)
         stage = task.stage
@@ -120,7 +128,7 @@ def distill_progressive(config: ProgressiveConfig, resume: bool = False) -> Path
     With `resume`, finished rounds are skipped (their EMA weights become the next teacher) and an
     interrupted round continues exactly from its last checkpoint.
     """
-    ctx = distributed.setup()
+    ctx = _setup(config)
     try:
         cascade, teacher_stage = _load_teacher(config)
         start_steps = config.start_steps or teacher_stage.steps
@@ -132,7 +140,9 @@ def distill_progressive(config: ProgressiveConfig, resume: bool = False) -> Path
             raise UserError(f"--resume: no checkpoint under {config.run_dir}; run without --resume to start")
 
         def round_stage(n: int) -> Stage:
-            return dataclasses.replace(teacher_stage, sampler=DISTILLED_SAMPLER, steps=n)
+            return training_stage(
+                config, dataclasses.replace(teacher_stage, sampler=DISTILLED_SAMPLER, steps=n)
+            )
 
         task = ProgressiveTask(
             train_config(config, cascade, round_stage(rounds[0])), ctx, config.w_min, config.w_max

@@ -8,6 +8,8 @@ stream, so runs stay exactly resumable and independent of the number of processe
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -20,6 +22,7 @@ from imagen_video.diffusion import expand_like
 from imagen_video.distill.config import DistillConfig
 from imagen_video.distill.guided import guidance_fidelity, guided_loss
 from imagen_video.distill.progressive import progressive_loss
+from imagen_video.errors import UserError
 from imagen_video.models import UNetConfig, VideoUNet
 from imagen_video.train.config import ConditionSpec, TextSpec, TrainConfig
 from imagen_video.train.distributed import Dist
@@ -30,14 +33,34 @@ FIDELITY_STEP = 10**9  # the step whose examples measure a guided student: no ru
 W_STREAM = 1  # the extra seed key that separates w's stream from the stage's own draws of an example
 
 
+def training_stage(config: DistillConfig, stage: Stage) -> Stage:
+    """The stage a student trains on: `stage` cut to config.train_frames frames when set (a temporal crop)."""
+    if config.train_frames is None:
+        return stage
+    if config.train_frames > stage.frames:
+        raise UserError(
+            f"train_frames={config.train_frames} exceeds stage {stage.name!r}'s {stage.frames} frames; "
+            "set at most that many (a temporal crop) or leave it unset"
+        )
+    return dataclasses.replace(stage, frames=config.train_frames)
+
+
 def train_config(config: DistillConfig, cascade: Cascade, student: Stage) -> TrainConfig:
     """The stage-training config whose data pipeline and previews distillation reuses: the student stage,
-    the teacher cascade's text encoder with no text dropout, conditioned on the previous stage's output."""
+    the teacher cascade's text encoder with no text dropout, conditioned on the previous stage's output
+    (its frames scaled as the student's when the student trains on a temporal crop)."""
     index = [s.name for s in cascade.stages].index(student.name)
     condition = ConditionSpec(cond_aug_max=config.cond_aug_max)
     if index > 0:
-        prev = cascade.stages[index - 1]
-        condition = ConditionSpec(prev.frames, prev.height, prev.width, config.cond_aug_max)
+        prev, full = cascade.stages[index - 1], cascade.stages[index]
+        frames, rest = divmod(prev.frames * student.frames, full.frames)
+        if rest:
+            raise UserError(
+                f"train_frames={student.frames} gives stage {student.name!r} a condition of "
+                f"{prev.frames} x {student.frames} / {full.frames} frames, not a whole number; pick a "
+                f"multiple of {full.frames // math.gcd(prev.frames, full.frames)}"
+            )
+        condition = ConditionSpec(frames, prev.height, prev.width, config.cond_aug_max)
     encoder = cascade.config.text_encoder
     text = TextSpec(
         encoder=encoder.name, max_length=encoder.max_length, dropout=0.0, cache=config.text_cache,
