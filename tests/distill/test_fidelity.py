@@ -34,18 +34,22 @@ def uncond(z, t):
     return z @ B.T
 
 
-def student_with_share(f):
-    return lambda z, t, w: cond(z, t) + f * w[:, None] * (cond(z, t) - uncond(z, t))
+def student_with_share(f, w0=0.0):
+    """v_s(z, w) = v(z, c) + (f w + w0) (v(z, c) - v(z)): share f of w, plus w0 applied at every w."""
+    return lambda z, t, w: cond(z, t) + (f * w[:, None] + w0) * (cond(z, t) - uncond(z, t))
 
 
 @pytest.mark.parametrize("w", [0.5, 6.0, 15.0])
-@pytest.mark.parametrize("share", [0.0, 0.5, 1.0, 1.3])
-def test_fidelity_of_linear_students_is_analytic(w, share):
-    error, captured = guidance_fidelity(student_with_share(share), cond, uncond, Z, T, w)
+@pytest.mark.parametrize(
+    "share, w0", [(0.0, 0.0), (0.5, 0.0), (1.0, 0.0), (1.3, 0.0), (0.0, 3.5), (0.25, 2.0)]
+)
+def test_fidelity_of_linear_students_is_analytic(w, share, w0):
+    error, captured, effective_w = guidance_fidelity(student_with_share(share, w0), cond, uncond, Z, T, w)
     v_w = (1 + w) * cond(Z, T) - w * uncond(Z, T)
-    direction = w * (cond(Z, T) - uncond(Z, T))
+    unit = cond(Z, T) - uncond(Z, T)
     assert captured == pytest.approx(share, abs=1e-12)
-    assert error == pytest.approx(((1 - share) * direction).norm().item() / v_w.norm().item(), rel=1e-12)
+    assert effective_w == pytest.approx(share * w + w0, abs=1e-12)
+    assert error == pytest.approx(((w - share * w - w0) * unit).norm().item() / v_w.norm().item(), rel=1e-12)
 
 
 def test_fidelity_needs_a_positive_w():
@@ -71,6 +75,7 @@ def test_guided_run_reports_fidelity(teacher_dir, tmp_path, capsys):  # noqa: F8
     assert report["examples"] == 4 and list(report["w"]) == ["2", "4", "8"]
     for row in report["w"].values():
         assert abs(row["guidance_captured"]) < 0.5 and 0 < row["relative_error"] < 2
+        assert abs(row["effective_w"]) < 8
     assert "guidance captured" in capsys.readouterr().out
     assert Cascade.load(tmp_path / "out").stage("base").unet.guidance_embedding
 
@@ -84,6 +89,6 @@ def test_a_fresh_student_captures_none_of_the_guidance(teacher_dir, tmp_path):  
     ))  # fmt: skip
     task = guided_task(cfg, distributed.setup())[1]
     table = task.fidelity(task.model, (1.0, 4.0, 8.0), 3)
-    assert all(captured == 0.0 for _, captured in table.values())
-    errors = [error for error, _ in table.values()]
+    assert all(captured == 0.0 and effective_w == 0.0 for _, captured, effective_w in table.values())
+    errors = [error for error, _, _ in table.values()]
     assert 0 < errors[0] < errors[1] < errors[2]

@@ -61,13 +61,16 @@ def guidance_fidelity(
     z_t: Tensor,
     t: Tensor,
     guidance_weight: float,
-) -> tuple[float, float]:
-    """(relative error, guidance captured) of a w-conditioned student at one w > 0, in v over a batch.
+) -> tuple[float, float, float]:
+    """(relative error, guidance captured, effective w) of a w-conditioned student at one w > 0, in v.
 
     relative error = ||v_s(z_t, w) - v_w|| / ||v_w|| with v_w = (1 + w) v(z_t, c) - w v(z_t), the guided
     teacher; guidance captured = <v_s(w) - v_s(0), v_w - v(z_t, c)> / ||v_w - v(z_t, c)||^2, the share of
     the guidance direction the student's w input reproduces: 1 for a faithful student, 0 for one that
-    ignores w (it then samples as the conditional teacher whatever w is asked for).
+    ignores w. effective w = <v_s(w) - v(z_t, c), d> / ||d||^2 with d = v(z_t, c) - v(z_t): the guidance
+    weight the student applies along the teacher's direction, w for a faithful student; a student that
+    learnt only the mean of its targets applies about the same effective w whatever w it is given
+    (guidance captured ~0, yet not the conditional teacher).
     """
     if guidance_weight <= 0:
         raise ValueError(
@@ -81,4 +84,6 @@ def guidance_fidelity(
     error = (v_student - v_w).norm() / v_w.norm()
     direction = v_w - v_cond
     captured = ((v_student - v_student_0) * direction).sum() / direction.pow(2).sum()
-    return float(error), float(captured)
+    unit = v_cond - v_uncond
+    effective_w = ((v_student - v_cond) * unit).sum() / unit.pow(2).sum()
+    return float(error), float(captured), float(effective_w)

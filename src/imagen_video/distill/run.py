@@ -70,12 +70,18 @@ def report_fidelity(task: GuidedTask, student: VideoUNet, config: DistillConfig)
     table = task.fidelity(student, weights, config.fidelity_examples)
     report = {
         "examples": config.fidelity_examples,
-        "w": {f"{w:g}": {"relative_error": e, "guidance_captured": c} for w, (e, c) in table.items()},
+        "w": {
+            f"{w:g}": {"relative_error": e, "guidance_captured": c, "effective_w": ew}
+            for w, (e, c, ew) in table.items()
+        },
     }
     print(f"guided student vs guided teacher on {config.fidelity_examples} clips (v; captured 1 = faithful, "
           "0 = ignores w):")  # fmt: skip
-    for w, (e, c) in table.items():
-        print(f"  w = {w:<5g} relative error {100 * e:5.1f} %   guidance captured {c:6.3f}")
+    for w, (e, c, ew) in table.items():
+        print(
+            f"  w = {w:<5g} relative error {100 * e:5.1f} %   guidance captured {c:6.3f}   "
+            f"effective w {ew:6.2f}"
+        )
     path = Path(config.run_dir) / "guidance_fidelity.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     return report

@@ -190,8 +190,8 @@ class GuidedTask(DistillTask):
 
     @torch.no_grad()
     def fidelity(self, student: nn.Module, weights: tuple[float, ...], examples: int) -> dict[float, tuple]:
-        """{w: (relative error, guidance captured)} of `student` (guided.guidance_fidelity) on `examples`
-        clips of step FIDELITY_STEP, an index no run reaches, each at its own t ~ U[0, 1] and eps."""
+        """{w: (relative error, guidance captured, effective w)} of `student` (guided.guidance_fidelity) on
+        `examples` clips of step FIDELITY_STEP, an index no run reaches, each at its own t ~ U[0, 1], eps."""
         batch = next(iter(self.batches(FIDELITY_STEP, examples)))
         x, t, eps, cond = self.prepare(batch)
         schedule = self.stage.schedule
