@@ -239,3 +239,13 @@ def test_shipped_configs_parse():
     progressive = load_config(ProgressiveConfig, folder / "tiny_progressive.yaml")
     assert (guided.stage, guided.w_max) == ("base", 15.0)
     assert (progressive.teacher, progressive.start_steps, progressive.end_steps) == (guided.out, 32, 8)
+
+
+def test_every_distill_recipe_parses_and_chains():
+    """Every committed distill config loads; each stage's progressive run reads the guided run's output."""
+    folder = Path(__file__).resolve().parents[2] / "configs/distill"
+    for guided_path in folder.rglob("*_guided.yaml"):
+        guided = load_config(DistillConfig, guided_path)
+        progressive = load_config(ProgressiveConfig, str(guided_path).replace("_guided", "_progressive"))
+        assert (progressive.teacher, progressive.stage) == (guided.out, guided.stage), guided_path
+        assert progressive.cond_aug_max == guided.cond_aug_max, guided_path
