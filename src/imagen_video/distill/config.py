@@ -41,7 +41,7 @@ class DistillConfig:
     - `cond_aug_max`: SR stages see their low-resolution condition augmented at t' ~ U[0, cond_aug_max].
       Set it to at most the cap the teacher was trained with: above it the teacher's outputs are off its
       training distribution and the student spends its iterations on inputs it never meets when sampled
-      (MEASURED, session 16: the tiny TSR / SSR1, trained at cap 0, distilled at the default 1.0).
+      (the shipped tiny TSR / SSR1 students, of teachers trained at cap 0, were distilled at 1.0).
     - `text_cache`: a folder caching the teacher's text-encoder embeddings of the captions (None: memory).
     - `text_in_workers`: encode captions in the DataLoader workers (needs data.num_workers > 0), as the
       training config's text.in_workers: the same embeddings, off the main process. MEASURED on an H200:
