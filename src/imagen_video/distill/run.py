@@ -12,7 +12,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 from imagen_video.cascade import Cascade, Stage, replace_stage
@@ -87,13 +86,6 @@ def report_fidelity(task: GuidedTask, student: VideoUNet, config: DistillConfig)
     return report
 
 
-def _setup(config: DistillConfig) -> distributed.Dist:
-    """Apply loop.threads (as training does) and join the process group."""
-    if config.loop.threads:
-        torch.set_num_threads(config.loop.threads)
-    return distributed.setup()
-
-
 def guided_task(config: DistillConfig, ctx: distributed.Dist) -> tuple[Cascade, GuidedTask]:
     """The teacher cascade and the guided task whose student (a fresh copy of the teacher stage with a
     guidance embedding) distils it."""
@@ -112,7 +104,7 @@ def guided_task(config: DistillConfig, ctx: distributed.Dist) -> tuple[Cascade, 
 
 def distill_guided(config: DistillConfig, resume: bool = False) -> Path:
     """Meng et al. stage 1 on the training loop; returns the output cascade folder."""
-    ctx = _setup(config)
+    ctx = distributed.setup(config.loop.threads)
     try:
         cascade, task = guided_task(config, ctx)
         stage = task.stage
@@ -134,7 +126,7 @@ def distill_progressive(config: ProgressiveConfig, resume: bool = False) -> Path
     With `resume`, finished rounds are skipped (their EMA weights become the next teacher) and an
     interrupted round continues exactly from its last checkpoint.
     """
-    ctx = _setup(config)
+    ctx = distributed.setup(config.loop.threads)
     try:
         cascade, teacher_stage = _load_teacher(config)
         start_steps = config.start_steps or teacher_stage.steps

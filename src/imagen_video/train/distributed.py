@@ -26,8 +26,11 @@ class Dist:
         return self.rank == 0
 
 
-def setup() -> Dist:
-    """Join the process group torchrun describes in the environment (nccl on CUDA, gloo on CPU), if any."""
+def setup(threads: int = 0) -> Dist:
+    """Join the process group torchrun describes in the environment (nccl on CUDA, gloo on CPU), if any;
+    threads > 0 first sets this process's CPU threads (a run's loop.threads)."""
+    if threads:
+        torch.set_num_threads(threads)
     cuda = torch.cuda.is_available()
     if int(os.environ.get("WORLD_SIZE", "1")) == 1:
         return Dist(device=torch.device("cuda" if cuda else "cpu"))

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from imagen_video.config import dataclass_to_dict
 from imagen_video.train import distributed
 from imagen_video.train.config import TrainConfig
@@ -17,9 +15,7 @@ def train(
     config: TrainConfig, out_dir: str | Path | None = None, resume: bool = False, max_steps: int | None = None
 ) -> LoopResult:
     """Train `config.stage` to step `max_steps` (or loop.steps) in `out_dir` (or config.out_dir)."""
-    if config.loop.threads:
-        torch.set_num_threads(config.loop.threads)
-    ctx = distributed.setup()
+    ctx = distributed.setup(config.loop.threads)
     try:
         task = StageTask(config, ctx, resume=resume)
         saved = {
