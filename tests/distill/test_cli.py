@@ -118,6 +118,29 @@ def test_guided_then_progressive_end_to_end(teacher_dir, tmp_path):
     assert main(["distill", "progressive", progressive_cfg]) == 2
 
 
+def test_progressive_out_of_time_writes_the_cut_round_and_resumes_exactly(teacher_dir, tmp_path):
+    """loop.max_minutes counts over all halvings: the round it cuts is written as the student (its N), the run
+    stops there, and --resume runs (cut after every step here) end on a never-cut run's student."""
+
+    def run(name, **loop):
+        return write_config(
+            tmp_path / f"{name}.yaml", teacher=str(teacher_dir), stage="base", out=str(tmp_path / name),
+            run_dir=str(tmp_path / f"runs/{name}"), start_steps=8, end_steps=2, loop={**LOOP, **loop},
+        )  # fmt: skip
+
+    straight, cut = run("straight"), run("cut", max_minutes=1e-9)
+    assert main(["distill", "progressive", straight]) == 0
+    assert main(["distill", "progressive", cut]) == 0
+    written = [Cascade.load(tmp_path / "cut").stage("base").steps]
+    rounds = [sorted(p.parent.name for p in (tmp_path / "runs/cut").glob("steps_*/latest.pt"))]
+    for _ in range(3):
+        assert main(["distill", "progressive", cut, "--resume"]) == 0
+        written.append(Cascade.load(tmp_path / "cut").stage("base").steps)
+    assert rounds == [["steps_0004"]] and written == [4, 2, 2, 2]
+    a, b = load_file(tmp_path / "straight/base.safetensors"), load_file(tmp_path / "cut/base.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_progressive_sr_stage_in_place(teacher_dir, tmp_path):
     """An SR stage (low-res condition path) distilled without guidance embedding, written over its folder."""
     folder = tmp_path / "cascade"

@@ -45,3 +45,13 @@ def test_two_processes_match_one(make_config, tmp_path, parallel):
     assert model_diff < 1e-5 and ema_diff < 1e-5
     assert a["model"]["out_conv.weight"].abs().max() > 1e-3  # trained: out_conv starts at zero
     assert len(b["rng"]) == 2
+
+
+@pytest.mark.distributed
+def test_two_processes_stop_together_when_out_of_time(make_config, tmp_path):
+    """loop.max_minutes is decided across processes (an all-reduce): both stop after the same step, with one
+    checkpoint there, instead of one waiting forever in the next step's collective."""
+    config = make_config(loop={"steps": 3, "batch_size": 4, "checkpoint_every": 10, "max_minutes": 1e-9})
+    run = torchrun(config, tmp_path / "two")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert load_latest(tmp_path / "two")["step"] == 1 and load_latest(tmp_path / "two")["world_size"] == 2

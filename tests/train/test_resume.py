@@ -58,3 +58,21 @@ def test_resume_after_sigkill_is_bit_identical(make_config, tmp_path):
         "step_00000010.gif",
         "step_00000020.gif",
     ]
+
+
+def test_max_minutes_cuts_the_run_at_a_checkpoint_and_resume_is_exact(make_config, tmp_path):
+    """loop.max_minutes stops after the step that ends past it, with a checkpoint there (not at a multiple of
+    checkpoint_every); resuming, cut again after every step, ends on the weights of a run never cut."""
+    straight_config = make_config("straight.yaml", loop={"checkpoint_every": 10})
+    cut_config = make_config("cut.yaml", loop={"checkpoint_every": 10, "max_minutes": 1e-9})
+    straight, cut = tmp_path / "straight", tmp_path / "cut"
+    assert main(["train", str(straight_config), "--out", str(straight)]) == 0
+    assert main(["train", str(cut_config), "--out", str(cut)]) == 0
+    steps = [load_latest(cut)["step"]]
+    while steps[-1] < 4:
+        assert main(["train", str(cut_config), "--out", str(cut), "--resume"]) == 0
+        steps.append(load_latest(cut)["step"])
+    assert steps == [1, 2, 3, 4]
+    a, b = dict(tensors(load_latest(straight))), dict(tensors(load_latest(cut)))
+    compared = [k for k in a if k.startswith(("/model", "/ema", "/optimizer"))]
+    assert len(compared) > 50 and [k for k in compared if not torch.equal(a[k], b[k])] == []

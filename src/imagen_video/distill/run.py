@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 
 from tqdm import tqdm
@@ -124,7 +125,8 @@ def distill_progressive(config: ProgressiveConfig, resume: bool = False) -> Path
     """Salimans & Ho Alg. 2, N halved from start_steps to end_steps; returns the output cascade folder.
 
     With `resume`, finished rounds are skipped (their EMA weights become the next teacher) and an
-    interrupted round continues exactly from its last checkpoint.
+    interrupted round continues exactly from its last checkpoint. When `loop.max_minutes` (counted over all
+    rounds) runs out, the round it cut is written as the student (with its N) and the run stops there.
     """
     ctx = distributed.setup(config.loop.threads)
     try:
@@ -150,6 +152,7 @@ def distill_progressive(config: ProgressiveConfig, resume: bool = False) -> Path
         bar = tqdm(
             rounds, desc=f"halvings {start_steps}->{config.end_steps}", unit="halving", disable=not show
         )
+        begun, student_steps = time.perf_counter(), rounds[-1]  # loop.max_minutes counts over all rounds
         for n in bar:
             bar.set_postfix_str(f"student {n} steps")
             latest = round_dirs[n] / checkpoint.LATEST
@@ -166,11 +169,15 @@ def distill_progressive(config: ProgressiveConfig, resume: bool = False) -> Path
                 ctx,
                 config=saved,
                 resume=resume and n in started,
+                started=begun,
             )
             teacher = ema_unet(checkpoint.load(result.checkpoint))[1]
+            if result.step < config.loop.steps:  # out of time: write this round's student; --resume goes on
+                student_steps = n
+                break
         bar.close()
         if ctx.is_main:
-            write_student(cascade, round_stage(rounds[-1]), teacher, config.out)
+            write_student(cascade, round_stage(student_steps), teacher, config.out)
         distributed.barrier()
         return Path(config.out)
     finally:

@@ -180,6 +180,8 @@ class LoopSpec:
     `threads`: CPU threads per process (0: torch's default; 1 is much faster for tiny models on a busy CPU).
     `compile`: torch.compile the (wrapped) model's forward in place (same parameters and state-dict keys, so
     checkpoints and resume are unchanged); for GPUs, where a small U-Net's step is bound by kernel launches.
+    `max_minutes`: stop after the first step that ends this many wall-clock minutes into the run (0: no
+    limit), writing a checkpoint there; `--resume` continues it exactly (for time-limited jobs).
     """
 
     steps: int = 10_000
@@ -197,6 +199,7 @@ class LoopSpec:
     progress: bool = True
     threads: int = 0
     compile: bool = False
+    max_minutes: float = 0.0
 
     def __post_init__(self):
         _positive(
@@ -213,6 +216,7 @@ class LoopSpec:
             min(self.sample_every, self.keep_every, self.threads) >= 0,
             "loop.sample_every, keep_every and threads must be >= 0",
         )
+        _check(self.max_minutes >= 0, f"loop.max_minutes must be >= 0 (0: no limit), got {self.max_minutes}")
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,14 @@ def _full(value: Tensor) -> Tensor:
     return value.full_tensor() if hasattr(value, "full_tensor") else value
 
 
+def out_of_time(started: float, max_minutes: float, device: torch.device) -> bool:
+    """True on every process once any has run `max_minutes` since `started` (never when it is 0)."""
+    if not max_minutes:
+        return False
+    over = torch.tensor(float(time.perf_counter() - started >= 60.0 * max_minutes), device=device)
+    return bool(distributed.all_reduce_mean(over) > 0)
+
+
 def run_loop(
     task: Task,
     loop: LoopSpec,
@@ -119,8 +127,11 @@ def run_loop(
     config: dict,
     resume: bool = False,
     max_steps: int | None = None,
+    started: float | None = None,
 ) -> LoopResult:
-    """Train `task.model` to step `max_steps` (default `loop.steps`); checkpoints and logs go to `out_dir`."""
+    """Train `task.model` to step `max_steps` (default `loop.steps`), or until `loop.max_minutes` have passed
+    since `started` (a time.perf_counter() value; default: now); checkpoints and logs go to `out_dir`."""
+    started = time.perf_counter() if started is None else started
     out_dir = Path(out_dir)
     total_steps = max_steps or loop.steps
     per_step = ctx.world_size * loop.grad_accum
@@ -224,8 +235,16 @@ def run_loop(
                         paths = task.write_samples(ema_state, step, out_dir / "samples")
                     bar.write(f"step {step}: samples {', '.join(map(str, paths))}")
                 distributed.barrier()
-            if step % loop.checkpoint_every == 0 or step == total_steps:
+            stop = out_of_time(started, loop.max_minutes, ctx.device)
+            if step % loop.checkpoint_every == 0 or step == total_steps or stop:
                 saved = save(step)
+            if stop and step < total_steps:
+                if ctx.is_main:
+                    bar.write(
+                        f"loop.max_minutes={loop.max_minutes:g} reached at step {step} of {total_steps}: "
+                        "checkpoint written; --resume continues the run"
+                    )
+                break
     finally:
         bar.close()
         if logger is not None:
