@@ -1,12 +1,14 @@
 """Exact resume: 20 steps in one run == 10 steps, SIGKILL right after the step-10 checkpoint, resume to 20."""
 
 import signal
+from types import SimpleNamespace
 
 import torch
 from train_helpers import load_latest, run_python, tensors
 
 from imagen_video.cli import main
 from imagen_video.train import checkpoint
+from imagen_video.train import loop as loop_module
 from imagen_video.train.metrics import read_metrics
 
 KILL_AFTER_CHECKPOINT = """
@@ -76,3 +78,13 @@ def test_max_minutes_cuts_the_run_at_a_checkpoint_and_resume_is_exact(make_confi
     a, b = dict(tensors(load_latest(straight))), dict(tensors(load_latest(cut)))
     compared = [k for k in a if k.startswith(("/model", "/ema", "/optimizer"))]
     assert len(compared) > 50 and [k for k in compared if not torch.equal(a[k], b[k])] == []
+
+
+def test_max_minutes_counts_from_the_start_of_the_run_not_per_step(make_config, tmp_path, monkeypatch):
+    """A clock that advances 10 s per reading: no single step lasts a minute, the run does after a few steps;
+    with max_minutes=1 it stops there, well before loop.steps."""
+    clock = iter(range(0, 10**6, 10))
+    monkeypatch.setattr(loop_module, "time", SimpleNamespace(perf_counter=lambda: float(next(clock))))
+    config = make_config(loop={"steps": 20, "checkpoint_every": 100, "max_minutes": 1})
+    assert main(["train", str(config), "--out", str(tmp_path / "run")]) == 0
+    assert 1 < load_latest(tmp_path / "run")["step"] < 20

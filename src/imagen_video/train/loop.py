@@ -204,7 +204,7 @@ def run_loop(
     wrapped.train()
     try:
         while step < total_steps:
-            started = time.perf_counter()
+            step_started = time.perf_counter()
             loss_sum = torch.zeros((), device=ctx.device)
             for micro in range(loop.grad_accum):
                 batch = next(batches)
@@ -224,7 +224,7 @@ def run_loop(
 
             if ctx.is_main:
                 if step % loop.log_every == 0:
-                    lr, seconds = scheduler.get_last_lr()[0], time.perf_counter() - started
+                    lr, seconds = scheduler.get_last_lr()[0], time.perf_counter() - step_started
                     logger.log(step, loss=loss_value, lr=lr, grad_norm=grad_norm, seconds=seconds)
                 bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
                 bar.update()
