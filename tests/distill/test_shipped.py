@@ -1,6 +1,7 @@
 """The packaged tiny-distilled cascade: every stage a w-conditioned student, <= 8 steps of one U-Net call."""
 
 from imagen_video.cascade import Cascade, resolve_cascade
+from imagen_video.cascade.registry import default_cascade_path
 
 
 def test_tiny_distilled_samples_each_stage_in_at_most_8_single_unet_calls():
@@ -21,3 +22,8 @@ def test_tiny_distilled_samples_each_stage_in_at_most_8_single_unet_calls():
     assert calls == {stage.name: [1] * stage.steps for stage in distilled.stages}
     last = distilled.stages[-1]
     assert result.videos.shape[1:4] == (last.frames, last.height, last.width)
+
+
+def test_the_default_cascade_is_tiny_distilled():
+    """Issue 9: the distilled cascade is the default (`generate` with no --cascade, `Cascade.default()`)."""
+    assert default_cascade_path() == resolve_cascade("tiny-distilled") != resolve_cascade("tiny")

@@ -140,7 +140,7 @@ class Cascade:
 
     @classmethod
     def default(cls) -> Cascade:
-        """The pretrained tiny cascade shipped inside the package (registry.DEFAULT_NAME)."""
+        """The packaged cascade named by registry.DEFAULT_NAME (the tiny cascade distilled to <= 8 steps)."""
         return cls.load(default_cascade_path())
 
     def save(self, folder: str | Path) -> Path:

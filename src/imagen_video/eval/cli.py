@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from imagen_video.cascade.registry import DEFAULT_NAME
 from imagen_video.cascade.stage import StepCounts, parse_steps
 from imagen_video.errors import UserError
 from imagen_video.eval.prompt_sets import caption_attributes, load_prompts
@@ -39,10 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cascade",
         nargs="+",
-        default=["tiny"],
+        default=[DEFAULT_NAME],
         metavar="[LABEL=]CASCADE",
-        help="cascades to compare (packaged name, folder or YAML), each optionally labelled, e.g. "
-        "original=tiny 'fully distilled=tiny-distilled'; the label is the table's method column",
+        help=f"cascades to compare (packaged name, folder or YAML; default {DEFAULT_NAME!r}), each "
+        "optionally labelled, e.g. original=tiny 'fully distilled=tiny-distilled'; the label is the "
+        "table's method column",
     )
     parser.add_argument(
         "--prompts",
