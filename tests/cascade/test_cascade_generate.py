@@ -178,3 +178,23 @@ def test_generate_stage_chain_reproduces_generate(micro_cascade):
         micro_cascade.generate_stage("ssr", prompts)
     with pytest.raises(UserError, match="no stage 'ssr9'"):
         micro_cascade.generate_stage("ssr9", prompts)
+
+
+def test_on_stage_announces_each_stage_before_its_unet_runs(micro_cascade):
+    """generate(on_stage=...) calls back with each stage's name, in order, before that stage's first U-Net
+    call and after the previous stage's last; the videos are those of a run without it."""
+    events = []
+    hooks = [
+        micro_cascade.unet(s.name).register_forward_hook(lambda *_, n=s.name: events.append(("unet", n)))
+        for s in micro_cascade.stages
+    ]
+    prompts, kwargs = ["a red circle moving left"], dict(seed=2, progress=False)
+    video = micro_cascade.generate(prompts, on_stage=lambda name: events.append(("start", name)), **kwargs)
+    for hook in hooks:
+        hook.remove()
+    starts = [i for i, event in enumerate(events) if event[0] == "start"]
+    assert [events[i][1] for i in starts] == [s.name for s in micro_cascade.stages]
+    for begin, end, stage in zip(starts, [*starts[1:], len(events)], micro_cascade.stages, strict=True):
+        calls = events[begin + 1 : end]
+        assert calls and set(calls) == {("unet", stage.name)}
+    assert np.array_equal(video.videos, micro_cascade.generate(prompts, **kwargs).videos)

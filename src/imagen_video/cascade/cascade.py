@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -246,9 +246,11 @@ class Cascade:
         keep_stages: bool = False,
         progress: bool = True,
         num_videos: int = 1,
+        on_stage: Callable[[str], None] | None = None,
     ) -> GenerationResult:
         """Text -> videos, stage by stage: sample each stage from noise, conditioned on the text and (SR
-        stages) on the previous output, frames repeated / upsampled and noise-augmented at cond_aug_level."""
+        stages) on the previous output, frames repeated / upsampled and noise-augmented at cond_aug_level.
+        `on_stage(name)` is called as each stage starts (e.g. to show progress inside a long batch)."""
         prompts = check_prompts(prompts)
         if isinstance(num_videos, bool) or not isinstance(num_videos, int) or num_videos < 1:
             raise UserError(f"num_videos must be an integer >= 1, got {num_videos!r}")
@@ -263,6 +265,8 @@ class Cascade:
         bar = tqdm(plan, desc="cascade", unit="stage", disable=not progress)
         for index, (stage, stage_steps, schedule) in enumerate(bar):
             bar.set_postfix_str(f"{stage.name} {stage.frames}x{stage.height}x{stage.width}")
+            if on_stage is not None:
+                on_stage(stage.name)
             stage_start = time.perf_counter()
             video = self._sample_stage(
                 index, stage_steps, schedule, text_emb, text_mask, video, seed, progress

@@ -120,14 +120,16 @@ def steps_label(cascade, steps, stage: str | None = None) -> str:
     return " ".join(f"{s.name}:{n}" for s, n, _ in plan if stage is None or s.name == stage)
 
 
-def batch_maker(cascade, prompts, guidance, steps, seed, stage=None, conditions=None):
+def batch_maker(cascade, prompts, guidance, steps, seed, stage=None, conditions=None, on_stage=None):
     """(start, stop) -> uint8 videos [stop - start, T, H, W, C] of prompts[start:stop], noise seeded by
-    seed + start: the whole cascade, or with `stage` that stage alone (SR stages from `conditions`)."""
+    seed + start: the whole cascade (calling `on_stage(name)` as each stage starts), or with `stage` that
+    stage alone (SR stages from `conditions`)."""
 
     def make(start: int, stop: int) -> np.ndarray:
         kwargs = dict(seed=seed + start, steps=steps, guidance=guidance)
         if stage is None:
-            return np.asarray(cascade.generate(prompts[start:stop], progress=False, **kwargs).videos)
+            batch = prompts[start:stop]
+            return np.asarray(cascade.generate(batch, progress=False, on_stage=on_stage, **kwargs).videos)
         condition = None if conditions is None else conditions[start:stop]
         return to_uint8(cascade.generate_stage(stage, prompts[start:stop], condition, **kwargs))
 
@@ -269,7 +271,11 @@ def evaluate(
         make(0, 1)  # untimed warm-up: loads weights and the text encoder
         for guidance in guidances:
             bar.set_postfix_str(f"{method} {guidance}")
-            make = batch_maker(cascade, prompts, guidance, steps, seed, stage, conditions)
+
+            def show(name: str, method=method, guidance=guidance) -> None:
+                bar.set_postfix_str(f"{method} {guidance}: {name}")  # which stage of the current batch
+
+            make = batch_maker(cascade, prompts, guidance, steps, seed, stage, conditions, show)
             videos, seconds = generate_timed(make, len(prompts), batch_size, bar)
             metrics = score(videos, prompts, attributes, scorer, num_distractors, seed)
             rows.append(
