@@ -11,7 +11,6 @@ so share -> 1; share 0 means the word does not reach the output there.
 
 from __future__ import annotations
 
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -20,7 +19,6 @@ import numpy as np
 import torch
 
 from imagen_video.cascade import Cascade
-from imagen_video.cascade.registry import resolve_cascade
 from imagen_video.data.shapes import render, scene_attributes
 from imagen_video.diffusion import alpha_sigma_from_log_snr, x_from_z_v
 from imagen_video.train.export import export_stage
@@ -71,10 +69,10 @@ def pair_share(unet, emb: torch.Tensor, mask: torch.Tensor, d: torch.Tensor, log
 
 
 def load_base(name: str, folder: Path) -> Cascade:
-    """A cascade; a checkpoint (.pt) is exported into a copy of the packaged tiny in `folder` first."""
+    """A cascade; a base run's checkpoint (.pt) is exported into a one-stage cascade in `folder` first (any
+    frames, size and U-Net options: the stage config travels in the checkpoint)."""
     if not name.endswith(".pt"):
         return Cascade.load(name)
-    shutil.copytree(resolve_cascade("tiny"), folder)
     export_stage(name, folder)
     return Cascade.load(str(folder))
 
