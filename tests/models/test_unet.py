@@ -106,15 +106,15 @@ def test_text_matters_and_padding_does_not():
 
 
 def test_pooled_text_is_masked_mean():
-    """The pooled text embedding is the mean over real tokens only; all-masked rows pool to zero."""
+    """The text is pooled as the mean over real tokens only; all-masked rows pool to zero."""
     cfg = small_config("conv")
     model = VideoUNet(cfg)
     emb = torch.randn(3, 4, cfg.text_dim)
     mask = torch.tensor([[1, 1, 1, 1], [1, 0, 1, 0], [0, 0, 0, 0]], dtype=torch.bool)
-    ctx, ctx_mask, pooled = model._context(3, emb, mask, torch.float32)
+    ctx, ctx_mask, text_mean = model._context(3, emb, mask, torch.float32)
     expected = torch.stack([emb[0].mean(0), (emb[1, 0] + emb[1, 2]) / 2, torch.zeros(cfg.text_dim)])
-    assert torch.allclose(pooled, model.text_pool(expected), atol=1e-6)
-    assert torch.equal(pooled[2], torch.zeros_like(pooled[2]))
+    assert torch.allclose(text_mean, expected, atol=1e-6)
+    assert torch.equal(model.text_pool(text_mean)[2], torch.zeros(model.text_pool.out_features))
     assert ctx.shape == (3, 5, ctx.shape[-1]) and ctx_mask[:, 0].all() and torch.equal(ctx_mask[:, 1:], mask)
 
 
@@ -315,6 +315,51 @@ def test_coordinate_channels_start_as_the_identity_then_let_identical_frames_dif
         assert (images[0] - images[0, :, :1]).abs().max() < 1e-5
         assert torch.equal(images[1], video[1])
         assert torch.equal(randomized(**kw, image_mode=True)[0], images[0])
+
+
+def test_text_prior_mean_starts_as_the_identity_and_adds_sigma_squared_b_to_x():
+    """Zero-initialised: a trained model with it added computes the same. With the layers silenced (zero
+    output conv) and the prior MLP giving a known coarse video G per text, the prediction is exactly
+    x = alpha z + sigma^2 b, b = G trilinearly upsampled (the frame average of G for images); no text gives
+    the MLP's output at zero text."""
+    cfg = small_config("attention")
+    trained = make_model(cfg)
+    extended = VideoUNet(cfg.replace(text_prior_mean=True)).eval()
+    missing = extended.load_state_dict(trained.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith("prior_mean.") for k in missing)
+    kw = inputs(cfg, b=2, t=6, h=8, w=4)
+    with torch.no_grad():
+        assert torch.equal(extended(**kw), trained(**kw))
+        torch.nn.init.zeros_(extended.out_conv.weight)
+        torch.nn.init.zeros_(extended.out_conv.bias)
+        randomize_zero_init(extended.prior_mean)
+        mean = torch.where(kw["text_mask"][..., None], kw["text_emb"], 0.0).sum(1)
+        mean = mean / kw["text_mask"].sum(1, keepdim=True)
+        grid = extended.prior_mean.net(mean).reshape(2, cfg.out_channels, 4, 4, 4)
+        assert grid.std() > 1e-2
+
+        # trilinear with corners aligned, written out: each output axis samples the grid at n_grid - 1 steps
+        def upsample(g, size):
+            for axis, n in zip((2, 3, 4), size, strict=True):
+                pos = torch.linspace(0, g.shape[axis] - 1, n)
+                lo = pos.floor().long().clamp(max=g.shape[axis] - 2)
+                frac = (pos - lo).reshape([-1 if d == axis else 1 for d in range(5)])
+                g = g.index_select(axis, lo) * (1 - frac) + g.index_select(axis, lo + 1) * frac
+            return g
+
+        alpha, sigma = torch.sigmoid(kw["log_snr"]).sqrt(), torch.sigmoid(-kw["log_snr"]).sqrt()
+        a, s = alpha.reshape(-1, 1, 1, 1, 1), sigma.reshape(-1, 1, 1, 1, 1)
+        x_hat = a * kw["z"] - s * extended(**kw)
+        assert torch.allclose(x_hat, a * kw["z"] + s**2 * upsample(grid, (6, 8, 4)), atol=1e-5)
+        images = extended(**kw, image_mode=torch.tensor([True, False]))
+        still = upsample(grid.mean(2, keepdim=True).expand(-1, -1, 4, -1, -1), (6, 8, 4))
+        assert torch.allclose(
+            a[0] * kw["z"][0] - s[0] * images[0], a[0] * kw["z"][0] + s[0] ** 2 * still[0], atol=1e-5
+        )
+        assert torch.equal(images[1], extended(**kw)[1])
+        no_text = extended(kw["z"], kw["log_snr"])
+        blank = extended.prior_mean.net(torch.zeros(1, cfg.text_dim)).reshape(1, cfg.out_channels, 4, 4, 4)
+        assert torch.allclose(-s * no_text, s**2 * upsample(blank, (6, 8, 4)), atol=1e-5)
 
 
 def test_forward_compiles_as_one_graph_with_the_eager_values():

@@ -263,3 +263,30 @@ class SpaceTimeConv(nn.Module):
         if video_mask is not None:
             o = o * video_mask[:, None, None, None, None]
         return x + rearrange(o, "b c t h w -> (b t) c h w")
+
+
+class TextPriorMean(nn.Module):
+    """b(c): a coarse video `[C, *GRID]` from an MLP of the masked-mean text, trilinearly upsampled to
+    `[C, T, H, W]` (UNetConfig.text_prior_mean, OUR CHOICE). Zero-initialised output layer: b = 0 at first.
+    Image samples (`video_mask` 0, or `skip_temporal`) get b's frame average."""
+
+    GRID = (4, 4, 4)  # frames, rows, columns
+
+    def __init__(self, text_dim: int, hidden: int, channels: int):
+        super().__init__()
+        self.channels = channels
+        self.net = nn.Sequential(
+            nn.Linear(text_dim, hidden), nn.SiLU(), _zero_(nn.Linear(hidden, channels * math.prod(self.GRID)))
+        )
+
+    def forward(
+        self, text_mean: Tensor, shape: tuple[int, int, int], video_mask: Tensor | None, skip_temporal: bool
+    ) -> Tensor:
+        coarse = self.net(text_mean).reshape(-1, self.channels, *self.GRID)
+        still = coarse.mean(2, keepdim=True)
+        if skip_temporal:
+            coarse = still
+        elif video_mask is not None:
+            mask = video_mask[:, None, None, None, None]
+            coarse = mask * coarse + (1 - mask) * still
+        return F.interpolate(coarse, size=shape, mode="trilinear", align_corners=True)

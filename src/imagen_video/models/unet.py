@@ -22,6 +22,7 @@ from imagen_video.models.blocks import (
     SpatialSelfAttention,
     TemporalAttention,
     TemporalConv,
+    TextPriorMean,
     Upsample,
     log_snr_to_embedding_input,
 )
@@ -56,6 +57,15 @@ class UNetConfig:
       zero-initialised conv beside the input conv. E[x | "moving left"] - E[x | "moving right"] at high noise
       is roughly such a product (the object right early, left late); a toy learns the direction far sooner
       with them (docs/analysis/direction_toy.py, variant `prod`). Images see t = 0.
+    - `text_prior_mean` (OUR CHOICE): the layers predict the residual over a text-conditioned prior mean
+      b(c), a coarse video (4 frames x 4 x 4 per channel, trilinearly upsampled) from an MLP of the
+      masked-mean text: v = v_layers - sigma b(c), so a zero-output U-Net predicts x = alpha z + sigma^2 b(c)
+      (as `residual`, with b from the text). At high noise the ideal prediction is E[x | c], whose
+      frame-dependent part (the object early vs late: the direction of motion) a U-Net learns only after a
+      long plateau (docs/analysis/direction_toy.py); b(c) reaches it through one trained layer (a 4 x 4 x 4
+      grid holds 89-98 % of E[x | a] - E[x | b] for left/right, up/down, growing/shrinking, red/blue at the
+      tiny base's 16 x 16 x 16). Zero-initialised output: adding it to a trained model changes nothing at
+      first. Images see b's frame average.
     - `lowres_channels` > 0 makes a super-resolution model: the upsampled condition is concatenated to z and
       its augmentation level `cond_aug_log_snr` is embedded like the noise level.
     - `residual` (SR models only, OUR CHOICE after SRDiff, Li et al. 2022): the layers denoise the residual
@@ -83,6 +93,7 @@ class UNetConfig:
     spacetime_conv: bool = False
     frame_embedding: bool = False
     coordinate_channels: bool = False
+    text_prior_mean: bool = False
     head_dim: int = 64
     text_dim: int = 4096
     context_dim: int | None = None
@@ -220,6 +231,9 @@ class VideoUNet(nn.Module):
         self.text_pool = nn.Linear(cfg.text_dim, emb_dim, bias=False)
         self.text_proj = nn.Sequential(nn.Linear(cfg.text_dim, ctx_dim), nn.LayerNorm(ctx_dim))
         self.null_token = nn.Parameter(torch.randn(1, 1, ctx_dim) * 0.02)
+        self.prior_mean = (
+            TextPriorMean(cfg.text_dim, emb_dim, cfg.out_channels) if cfg.text_prior_mean else None
+        )
 
         self.input_conv = nn.Conv2d(cfg.in_channels + cfg.lowres_channels, widths[0], 3, padding=1)
         self.coord_conv = None
@@ -303,19 +317,19 @@ class VideoUNet(nn.Module):
                 raise UserError(f"VideoUNet: lowres must be {expected} (upsampled to z's shape), got {got}")
 
     def _context(self, b: int, text_emb, text_mask, dtype) -> tuple[Tensor, Tensor, Tensor]:
-        """Cross-attention context `[b, 1+L, D]` (null token first), its mask, the pooled text `[b, E]`."""
+        """Cross-attention context `[b, 1+L, D]` (null token first), its mask, the masked-mean text `[b, D]`
+        (zero for no text)."""
         null = self.null_token.to(dtype).expand(b, -1, -1)
         if text_emb is None:
             mask = torch.ones(b, 1, dtype=torch.bool, device=null.device)
-            return null, mask, torch.zeros(b, self.text_pool.out_features, dtype=dtype, device=null.device)
+            return null, mask, torch.zeros(b, self.config.text_dim, dtype=dtype, device=null.device)
         if text_mask is None:
             text_mask = torch.ones(text_emb.shape[:2], dtype=torch.bool, device=text_emb.device)
         text_emb = torch.where(text_mask[..., None], text_emb.to(dtype), 0.0)
         count = text_mask.sum(1, keepdim=True).clamp(min=1).to(dtype)
-        pooled = self.text_pool(text_emb.sum(1) / count)
         ctx = torch.cat([null, self.text_proj(text_emb)], dim=1)
         mask = torch.cat([torch.ones(b, 1, dtype=torch.bool, device=text_mask.device), text_mask], dim=1)
-        return ctx, mask, pooled
+        return ctx, mask, text_emb.sum(1) / count
 
     def forward(
         self,
@@ -352,11 +366,11 @@ class VideoUNet(nn.Module):
         if self.guidance_emb is not None:
             w = torch.zeros(b, device=z.device) if guidance_weight is None else guidance_weight.float()
             emb = emb + self.guidance_emb(w * cfg.guidance_embedding_scale)
-        ctx, ctx_mask, pooled = self._context(b, text_emb, text_mask, dtype)
+        ctx, ctx_mask, text_mean = self._context(b, text_emb, text_mask, dtype)
         # nothing to mask: SDPA may use its fused kernels (not while compiling: the check breaks the graph)
         if not torch.compiler.is_compiling() and bool(ctx_mask.all()):
             ctx_mask = None
-        emb = repeat(emb + pooled, "b e -> b t e", t=frames)
+        emb = repeat(emb + self.text_pool(text_mean), "b e -> b t e", t=frames)
         if self.frame_emb is not None and not skip_temporal:
             frame_emb = self.frame_emb(torch.arange(frames, device=z.device))[None]  # [1, T, E]
             emb = emb + (frame_emb if video_mask is None else frame_emb * video_mask[:, None, None])
@@ -385,6 +399,10 @@ class VideoUNet(nn.Module):
             x = self._run(layer, x, args)
         x = self.out_conv(F.silu(self.out_norm(x)))
         v = rearrange(x, "(b t) c h w -> b c t h w", b=b).contiguous()
+        if self.prior_mean is not None:
+            prior = self.prior_mean(text_mean, (frames, height, width), video_mask, skip_temporal)
+            _, sigma_t = alpha_sigma_from_log_snr(log_snr.float())
+            v = v - expand_like(sigma_t, v) * prior
         return v_from_residual_v(v, base, sigma) if cfg.residual else v
 
     def _run(self, layer: nn.Module, x: Tensor, args: tuple) -> Tensor:
