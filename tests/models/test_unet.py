@@ -335,7 +335,7 @@ def test_text_prior_mean_starts_as_the_identity_and_adds_sigma_squared_b_to_x():
         randomize_zero_init(extended.prior_mean)
         mean = torch.where(kw["text_mask"][..., None], kw["text_emb"], 0.0).sum(1)
         mean = mean / kw["text_mask"].sum(1, keepdim=True)
-        grid = extended.prior_mean.net(mean).reshape(2, cfg.out_channels, 4, 4, 4)
+        grid = extended.prior_mean.SCALE * extended.prior_mean.net(mean).reshape(2, cfg.out_channels, 4, 4, 4)
         assert grid.std() > 1e-2
 
         # trilinear with corners aligned, written out: each output axis samples the grid at n_grid - 1 steps
@@ -359,6 +359,7 @@ def test_text_prior_mean_starts_as_the_identity_and_adds_sigma_squared_b_to_x():
         assert torch.equal(images[1], extended(**kw)[1])
         no_text = extended(kw["z"], kw["log_snr"])
         blank = extended.prior_mean.net(torch.zeros(1, cfg.text_dim)).reshape(1, cfg.out_channels, 4, 4, 4)
+        blank = extended.prior_mean.SCALE * blank
         assert torch.allclose(-s * no_text, s**2 * upsample(blank, (6, 8, 4)), atol=1e-5)
 
 

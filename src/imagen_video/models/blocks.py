@@ -268,9 +268,12 @@ class SpaceTimeConv(nn.Module):
 class TextPriorMean(nn.Module):
     """b(c): a coarse video `[C, *GRID]` from an MLP of the masked-mean text, trilinearly upsampled to
     `[C, T, H, W]` (UNetConfig.text_prior_mean, OUR CHOICE). Zero-initialised output layer: b = 0 at first.
-    Image samples (`video_mask` 0, or `skip_temporal`) get b's frame average."""
+    Image samples (`video_mask` 0, or `skip_temporal`) get b's frame average. The MLP's output is scaled by
+    SCALE: Adam's steps are scale-free, so this is a SCALE-times larger step for b, which must reach the data
+    mean's size within a fine-tune (at 1, the direction's share grew ~1e-5 per step)."""
 
     GRID = (4, 4, 4)  # frames, rows, columns
+    SCALE = 10.0
 
     def __init__(self, text_dim: int, hidden: int, channels: int):
         super().__init__()
@@ -282,7 +285,7 @@ class TextPriorMean(nn.Module):
     def forward(
         self, text_mean: Tensor, shape: tuple[int, int, int], video_mask: Tensor | None, skip_temporal: bool
     ) -> Tensor:
-        coarse = self.net(text_mean).reshape(-1, self.channels, *self.GRID)
+        coarse = self.SCALE * self.net(text_mean).reshape(-1, self.channels, *self.GRID)
         still = coarse.mean(2, keepdim=True)
         if skip_temporal:
             coarse = still
