@@ -211,6 +211,32 @@ def test_init_from_starts_from_trained_weights(make_config, tmp_path):
         StageTask(_config(init_from=str(tmp_path / "nowhere")), Dist())
 
 
+def test_trainable_trains_only_the_named_layers(make_config, tmp_path):
+    """trainable [prior_mean.] on a fine-tune from a checkpoint: every other weight stays exactly the
+    checkpoint's EMA weight through training and export, the prior's zero output layer moves; a prefix naming
+    no parameter is a UserError naming it."""
+    source, tune, cascade = tmp_path / "source", tmp_path / "tune", tmp_path / "cascade"
+    assert main(["train", str(make_config(loop={"steps": 2})), "--out", str(source)]) == 0
+    prior_stage = {**BASE["stage"], "unet": {**TINY_UNET, "text_prior_mean": True}}
+    changes = dict(stage=prior_stage, init_from=str(source / "latest.pt"), trainable=["prior_mean."])
+    optim = {"lr": 1e-2, "warmup_steps": 0}
+    config = str(make_config("tune.yaml", loop={"steps": 3}, optim=optim, **changes))
+    assert main(["train", config, "--out", str(tune)]) == 0
+    assert main(["train", config, "--out", str(tune), "--export", str(cascade)]) == 0
+    start = load_latest(source)
+    start = {**start["model"], **start["ema"]}
+    final = load_latest(tune)
+    exported = Cascade.load(cascade).unet("base").state_dict()
+    frozen = [k for k in exported if not k.startswith("prior_mean.")]
+    assert frozen and set(final["ema"]) == {k for k in exported if k.startswith("prior_mean.")}
+    assert all(torch.equal(final["model"][k], start[k]) for k in frozen)
+    assert all(torch.equal(exported[k], start[k]) for k in frozen)
+    out_layer = [k for k in final["ema"] if k.endswith("weight")][-1]
+    assert final["model"][out_layer].abs().max() > 0 and exported[out_layer].abs().max() > 0
+    with pytest.raises(UserError, match="'prior_man.'"):
+        StageTask(_config(stage=prior_stage, trainable=["prior_man."]), Dist())
+
+
 def test_resume_does_not_reload_init_from(make_config, tmp_path):
     """A resumed fine-tune continues bit-identical from its checkpoint alone: init_from is read only at the
     start, so moving the file away does not stop the run."""

@@ -242,6 +242,8 @@ class TrainConfig:
     train.stage.initial_weights.
     `t_range`: [t_min, t_max], the diffusion times t ~ U[t_min, t_max] the loss is drawn at (default [0, 1],
     SPEC §5); a narrower range (e.g. [0.85, 0.99], log_snr -2.9 .. -8.3) fine-tunes one band of noise levels.
+    `trainable`: parameter-name prefixes to train (e.g. [prior_mean.] to fit only a layer added for
+    fine-tuning); every other U-Net weight is frozen. Empty (default): every weight is trained.
     """
 
     stage: dict
@@ -253,6 +255,7 @@ class TrainConfig:
     text: TextSpec = field(default_factory=TextSpec)
     loss_weighting: str = "v"
     t_range: tuple[float, float] = (0.0, 1.0)
+    trainable: tuple[str, ...] = ()
     optim: OptimSpec = field(default_factory=OptimSpec)
     loop: LoopSpec = field(default_factory=LoopSpec)
     sample: SampleSpec = field(default_factory=SampleSpec)

@@ -38,16 +38,36 @@ PREVIEW_SEED = 0x5EED
 
 def initial_weights(path: Path, stage: Stage) -> dict[str, Tensor]:
     """The `init_from` state dict: a cascade folder's `<stage>.safetensors`, a stage weights file, or the EMA
-    weights of a training checkpoint (.pt). Every stored tensor must exist in the stage's U-Net with the same
-    shape; U-Net tensors the file lacks (layers added for fine-tuning) keep their initialisation."""
+    weights of a training checkpoint (.pt; its model weights where the EMA lacks them: frozen ones). Every
+    stored tensor must exist in the stage's U-Net with the same shape; U-Net tensors the file lacks (layers
+    added for fine-tuning) keep their initialisation."""
     if path.is_dir():
         path = path / f"{stage.name}.safetensors"
     if not path.is_file():
         raise UserError(f"init_from: {path} is missing (give a cascade folder, .safetensors or .pt file)")
-    state = checkpoint.load(path)["ema"] if path.suffix == ".pt" else load_file(path)
+    if path.suffix == ".pt":
+        saved = checkpoint.load(path)
+        state = {**saved["model"], **saved["ema"]}
+    else:
+        state = load_file(path)
     shapes = {k: tuple(v.shape) for k, v in state.items()}
     check_tensor_shapes(shapes, stage.unet, path, stage.name, allow_missing=True)
     return state
+
+
+def freeze_except(model: VideoUNet, prefixes: tuple[str, ...]) -> VideoUNet:
+    """`model` with requires_grad off for every parameter whose name starts with none of `prefixes`
+    (no prefixes: all stay trainable); a prefix that names no parameter is a UserError."""
+    if not prefixes:
+        return model
+    names = [n for n, _ in model.named_parameters()]
+    for prefix in prefixes:
+        if not any(n.startswith(prefix) for n in names):
+            roots = sorted({n.split(".")[0] for n in names})
+            raise UserError(f"trainable: {prefix!r} names no U-Net parameter (top-level names: {roots})")
+    for name, param in model.named_parameters():
+        param.requires_grad_(name.startswith(tuple(prefixes)))
+    return model
 
 
 class StageTask:
@@ -72,13 +92,13 @@ class StageTask:
 
     def initial_model(self) -> VideoUNet | None:
         """The U-Net training starts from: the stage's U-Net, randomly initialised under config.seed, then
-        given the weights of `init_from` if set (checked against the stage's U-Net config). A resumed run
-        skips init_from: its checkpoint replaces every weight."""
+        given the weights of `init_from` if set (checked against the stage's U-Net config), every weight
+        outside `trainable` frozen. A resumed run skips init_from: its checkpoint replaces every weight."""
         torch.manual_seed(self.config.seed)
         model = VideoUNet(self.stage.unet)
         if self.config.init_from is not None and not self.resume:
             model.load_state_dict(initial_weights(Path(self.config.init_from), self.stage), strict=False)
-        return model
+        return freeze_except(model, self.config.trainable)
 
     def batches(self, start_step: int, micro_batch: int) -> Iterator[dict]:
         """This process's micro-batches in step order, from `start_step` on."""
