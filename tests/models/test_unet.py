@@ -363,6 +363,24 @@ def test_text_prior_mean_starts_as_the_identity_and_adds_sigma_squared_b_to_x():
         assert torch.allclose(-s * no_text, s**2 * upsample(blank, (6, 8, 4)), atol=1e-5)
 
 
+def test_guided_student_prior_is_the_teachers_guided_prior():
+    """A guidance-embedding U-Net (guided-distillation student) with text_prior_mean, layers silenced: its
+    v at weight w is exactly (1 + w) v(c) - w v(no text) of the prior at w = 0 (guidance, linear in b)."""
+    cfg = small_config("attention").replace(text_prior_mean=True, guidance_embedding=True)
+    unet = VideoUNet(cfg).eval()
+    kw = inputs(cfg, b=2, t=6, h=8, w=4)
+    w = torch.tensor([3.0, 0.5])
+    with torch.no_grad():
+        torch.nn.init.zeros_(unet.out_conv.weight)
+        torch.nn.init.zeros_(unet.out_conv.bias)
+        randomize_zero_init(unet.prior_mean)
+        v_c, v_u = unet(**kw), unet(kw["z"], kw["log_snr"])
+        assert (v_c - v_u).abs().max() > 1e-2
+        guided = (1 + w.reshape(-1, 1, 1, 1, 1)) * v_c - w.reshape(-1, 1, 1, 1, 1) * v_u
+        torch.testing.assert_close(unet(**kw, guidance_weight=w), guided, rtol=0, atol=1e-5)
+        torch.testing.assert_close(unet(**kw, guidance_weight=torch.zeros(2)), v_c, rtol=0, atol=0)
+
+
 def test_forward_compiles_as_one_graph_with_the_eager_values():
     """`loop.compile`: the forward traces without graph breaks (all-True text masks included) and the traced
     graph computes what eager does."""

@@ -11,7 +11,13 @@ from einops import rearrange, repeat
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from imagen_video.diffusion import alpha_sigma_from_log_snr, expand_like, residual_z, v_from_residual_v
+from imagen_video.diffusion import (
+    alpha_sigma_from_log_snr,
+    expand_like,
+    guided_v,
+    residual_z,
+    v_from_residual_v,
+)
 from imagen_video.errors import UserError
 from imagen_video.models.blocks import (
     CrossAttention,
@@ -65,7 +71,9 @@ class UNetConfig:
       long plateau (docs/analysis/direction_toy.py); b(c) reaches it through one trained layer (a 4 x 4 x 4
       grid holds 89-98 % of E[x | a] - E[x | b] for left/right, up/down, growing/shrinking, red/blue at the
       tiny base's 16 x 16 x 16). Zero-initialised output: adding it to a trained model changes nothing at
-      first. Images see b's frame average.
+      first. Images see b's frame average. With `guidance_embedding` (a guided-distillation student) b is
+      guided in closed form, (1 + w) b(c) - w b(no text): the teacher's guided prior, as v is linear in b, so
+      the student's layers need not learn the w-dependence of the prior's part.
     - `lowres_channels` > 0 makes a super-resolution model: the upsampled condition is concatenated to z and
       its augmentation level `cond_aug_log_snr` is embedded like the noise level.
     - `residual` (SR models only, OUR CHOICE after SRDiff, Li et al. 2022): the layers denoise the residual
@@ -363,8 +371,8 @@ class VideoUNet(nn.Module):
                 alpha, sigma = alpha_sigma_from_log_snr(log_snr.float())
                 z = residual_z(z, base, alpha)
             emb = emb + self.cond_aug_emb(log_snr_to_embedding_input(cond_aug_log_snr))
+        w = torch.zeros(b, device=z.device) if guidance_weight is None else guidance_weight.float()
         if self.guidance_emb is not None:
-            w = torch.zeros(b, device=z.device) if guidance_weight is None else guidance_weight.float()
             emb = emb + self.guidance_emb(w * cfg.guidance_embedding_scale)
         ctx, ctx_mask, text_mean = self._context(b, text_emb, text_mask, dtype)
         # nothing to mask: SDPA may use its fused kernels (not while compiling: the check breaks the graph)
@@ -400,7 +408,11 @@ class VideoUNet(nn.Module):
         x = self.out_conv(F.silu(self.out_norm(x)))
         v = rearrange(x, "(b t) c h w -> b c t h w", b=b).contiguous()
         if self.prior_mean is not None:
-            prior = self.prior_mean(text_mean, (frames, height, width), video_mask, skip_temporal)
+            shape = (frames, height, width)
+            prior = self.prior_mean(text_mean, shape, video_mask, skip_temporal)
+            if self.guidance_emb is not None:
+                blank = self.prior_mean(torch.zeros_like(text_mean), shape, video_mask, skip_temporal)
+                prior = guided_v(prior, blank, w)
             _, sigma_t = alpha_sigma_from_log_snr(log_snr.float())
             v = v - expand_like(sigma_t, v) * prior
         return v_from_residual_v(v, base, sigma) if cfg.residual else v
