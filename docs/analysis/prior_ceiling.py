@@ -1,0 +1,109 @@
+"""Why does the fitted text prior mean reproduce only 0.3-0.5 of a direction's E[x | a] - E[x | b]?
+
+On the residual statistics cached by fit_prior_mean.py (N high-noise training samples of the frozen base), fit
+b by the same loss from three inputs and report, per input, the best held-out loss and the share of each
+pair's data-mean difference d that b alone reproduces at log_snr -6, <sigma^2 U (G(a) - G(b)), d> / ||d||^2:
+  - text: the TextPriorMean MLP on the masked-mean text (what the U-Net has);
+  - attributes: a linear map of one-hot (colour, shape, motion, count) of the first object (an oracle
+    encoder);
+  - grid: the least-squares grid of d itself (the ceiling of a 4 x 4 x 4 prior).
+
+    python docs/analysis/prior_ceiling.py CASCADE STATS.pt
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fit_prior_mean import prior_loss, upsample_matrix  # noqa: E402
+from motion_mean_share import PAIRS, WORDS, data_mean  # noqa: E402
+
+from imagen_video.cascade import Cascade  # noqa: E402
+from imagen_video.data.vocab import COLORS, MOTIONS, SHAPES  # noqa: E402
+from imagen_video.diffusion import alpha_sigma_from_log_snr  # noqa: E402
+from imagen_video.models.blocks import TextPriorMean  # noqa: E402
+
+SIZES = (len(COLORS), len(SHAPES), len(MOTIONS), 2)
+
+
+def one_hot(codes: torch.Tensor, dropped: torch.Tensor) -> torch.Tensor:
+    """[N, 4] attribute codes -> [N, sum(SIZES)] one-hot; dropped rows (no text) all zero."""
+    parts = [nn.functional.one_hot(codes[:, i] - int(i == 3), size).float() for i, size in enumerate(SIZES)]
+    return torch.cat(parts, 1) * (~dropped)[:, None].float()
+
+
+def fit(net: nn.Module, inputs: torch.Tensor, stats: dict, m, pixels: int, epochs: int, wd: float) -> float:
+    """AdamW on `net` (inputs -> grid, no SCALE) by prior_loss; keeps and returns the best held-out loss."""
+    n = len(inputs)
+    held = torch.arange(n) % 10 == 0
+    part = {k: v for k, v in stats.items() if k in ("sigma2", "y")}
+    train = {k: v[~held] for k, v in part.items()} | {"text_mean": inputs[~held]}
+    test = {k: v[held] for k, v in part.items()} | {"text_mean": inputs[held]}
+    optimizer = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=wd)
+    g = torch.Generator().manual_seed(0)
+    best, state = float("inf"), None
+    for _ in range(epochs):
+        order = torch.randperm(len(train["sigma2"]), generator=g)
+        for first in range(0, len(order), 512):
+            idx = order[first : first + 512]
+            loss = prior_loss(net, 1.0, {k: v[idx] for k, v in train.items()}, m, 3, pixels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            held_loss = prior_loss(net, 1.0, test, m, 3, pixels).item()
+        if held_loss < best:
+            best, state = held_loss, {k: v.clone() for k, v in net.state_dict().items()}
+    net.load_state_dict(state)
+    return best
+
+
+def main(cascade_name: str, stats_path: str) -> None:
+    cascade = Cascade.load(cascade_name)
+    stage = cascade.stages[0]
+    stats = torch.load(stats_path)
+    u = upsample_matrix(TextPriorMean.GRID, stage.shape)
+    m, pixels = u.T @ u, u.shape[0]
+    _, sigma = alpha_sigma_from_log_snr(torch.tensor(-6.0))
+    diffs = [(a, b, (data_mean(stage, *a) - data_mean(stage, *b)).flatten(1)) for a, b in PAIRS]
+
+    @torch.no_grad()
+    def shares(grid_of) -> str:
+        cells = []
+        for a, b, d in diffs:
+            delta = sigma**2 * (grid_of(a) - grid_of(b)) @ u.T  # [C, pixels]
+            cells.append(f"{float((delta * d).sum() / (d * d).sum()):.3f}")
+        return " / ".join(cells)
+
+    def text_grid(attr) -> torch.Tensor:
+        emb, mask = cascade.text_encoder.encode([f"a {attr[0]} circle{WORDS[attr[1]]}"])
+        mean = (emb * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        return text_net(mean).reshape(3, -1)
+
+    def attr_grid(attr) -> torch.Tensor:
+        codes = torch.tensor([[list(COLORS).index(attr[0]), 0, MOTIONS.index(attr[1]), 1]])
+        return attr_net(one_hot(codes, torch.tensor([False]))).reshape(3, -1)
+
+    print(f"{len(stats['sigma2'])} samples; shares: red/blue, left/right, up/down, growing/shrinking")
+    project = u @ torch.linalg.pinv(m) @ u.T  # onto the upsampled grids
+    grid_ceiling = [float(((d @ project) * d).sum() / (d * d).sum()) for _, _, d in diffs]
+    print("grid ceiling (least-squares grid of d): " + " / ".join(f"{s:.3f}" for s in grid_ceiling))
+    for wd in (0.0, 0.1):
+        hidden = TextPriorMean(stats["text_mean"].shape[1], 128, 3).net
+        text_net = nn.Sequential(*hidden)
+        nn.init.normal_(text_net[-1].weight, std=1e-3)
+        loss = fit(text_net, stats["text_mean"], stats, m, pixels, epochs=100, wd=wd)
+        print(f"text MLP (weight decay {wd}): held-out loss {loss:.5f}, shares {shares(text_grid)}")
+    attr_net = nn.Linear(sum(SIZES), 3 * u.shape[1])
+    loss = fit(attr_net, one_hot(stats["attributes"], stats["dropped"]), stats, m, pixels, epochs=100, wd=0.0)
+    print(f"attributes, linear: held-out loss {loss:.5f}, shares {shares(attr_grid)}")
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    main(sys.argv[1], sys.argv[2])
