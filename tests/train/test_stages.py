@@ -235,6 +235,9 @@ def test_trainable_trains_only_the_named_layers(make_config, tmp_path):
     assert final["model"][out_layer].abs().max() > 0 and exported[out_layer].abs().max() > 0
     with pytest.raises(UserError, match="'prior_man.'"):
         StageTask(_config(stage=prior_stage, trainable=["prior_man."]), Dist())
+    for bad in ("prior_mean.", [""], [3]):
+        with pytest.raises(UserError, match="trainable must be a list"):
+            _config(stage=prior_stage, trainable=bad)
 
 
 def test_resume_does_not_reload_init_from(make_config, tmp_path):

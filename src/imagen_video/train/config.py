@@ -274,6 +274,11 @@ class TrainConfig:
             numbers and 0.0 <= t_range[0] < t_range[1] <= 1.0,
             f"t_range must be [t_min, t_max] with 0 <= t_min < t_max <= 1, got {self.t_range!r}",
         )
+        prefixes = self.trainable if isinstance(self.trainable, (list, tuple)) else [None]
+        _check(
+            all(isinstance(p, str) and p for p in prefixes),
+            f"trainable must be a list of parameter-name prefixes like [prior_mean.], got {self.trainable!r}",
+        )
 
 
 def build_stage(config: TrainConfig, text_dim: int | None = None, where: str = "stage") -> Stage:
