@@ -12,9 +12,19 @@ U^T r (64 numbers per channel). The MLP is then fitted on them for many epochs a
 averages away the per-sample noise that held the in-loop fits back (shares 0.3-0.4 after 1000 steps). The
 epoch with the lowest loss on a held-out tenth is kept.
 
-    python docs/analysis/fit_prior_mean.py SOURCE_CASCADE OUT_CASCADE [N_SAMPLES]
+    [EPOCHS=400] python docs/analysis/fit_prior_mean.py SOURCE_CASCADE OUT_CASCADE [N_SAMPLES]
 
-writes a copy of the cascade with the base's U-Net layers unchanged and the prior fitted (added if absent).
+writes a copy of the cascade with the base's U-Net layers unchanged and the prior fitted (added if absent);
+the statistics are kept in OUT_CASCADE.stats.pt and reused by a rerun (and by prior_ceiling.py).
+
+RESULT (session 19, this 2-core CPU, from the shipped base moved to minilm+input, runs/tiny-minilm-input):
+8192 samples, 400 epochs (best held-out epoch early, then overfitting): shares at log_snr -6 left/right /
+up/down / growing/shrinking 0.34 / 0.43 / 0.54; 16384 samples (13 min), EPOCHS=60 (1 min): 0.51 / 0.83 / 0.48
+(docs/analysis/logs/cpu_prior_fit16k_*.txt), above every in-loop fine-tune (session 18's 20-minute joint run
+0.29 / 0.38 / 0.39 at step 300). Sampled (the 16384-sample fit, base alone, 200
+held-out prompts, w=6, 64 steps, this CPU; docs/eval/experiment_base_prior_fit16k_base_alone_heldout200_w6_cpu
+.json): colour / shape / motion 98.5 / 99.0 / 75.0 %, judge R-precision 79.9 (the shipped base alone 99.0 /
+99.0 / 47.5 %, 58.4; session 18's joint fine-tune 98.5 / 98.5 / 61.5 %).
 """
 
 from __future__ import annotations
