@@ -371,8 +371,9 @@ class VideoUNet(nn.Module):
                 alpha, sigma = alpha_sigma_from_log_snr(log_snr.float())
                 z = residual_z(z, base, alpha)
             emb = emb + self.cond_aug_emb(log_snr_to_embedding_input(cond_aug_log_snr))
-        w = torch.zeros(b, device=z.device) if guidance_weight is None else guidance_weight.float()
+        w = None
         if self.guidance_emb is not None:
+            w = torch.zeros(b, device=z.device) if guidance_weight is None else guidance_weight.float()
             emb = emb + self.guidance_emb(w * cfg.guidance_embedding_scale)
         ctx, ctx_mask, text_mean = self._context(b, text_emb, text_mask, dtype)
         # nothing to mask: SDPA may use its fused kernels (not while compiling: the check breaks the graph)
@@ -410,7 +411,7 @@ class VideoUNet(nn.Module):
         if self.prior_mean is not None:
             shape = (frames, height, width)
             prior = self.prior_mean(text_mean, shape, video_mask, skip_temporal)
-            if self.guidance_emb is not None:
+            if w is not None:  # a guided-distillation student
                 blank = self.prior_mean(torch.zeros_like(text_mean), shape, video_mask, skip_temporal)
                 prior = guided_v(prior, blank, w)
             _, sigma_t = alpha_sigma_from_log_snr(log_snr.float())
