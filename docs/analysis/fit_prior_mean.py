@@ -107,25 +107,35 @@ def prior_loss(net, scale: float, stats: dict, m: torch.Tensor, channels: int, p
     return (s2**2 * quad - 2 * s2 * lin).sum(1).mean() / (channels * pixels)
 
 
-def fit(unet: VideoUNet, stats: dict, shape: tuple[int, int, int]) -> None:
-    """Adam on the prior MLP over the cached statistics; keeps the epoch with the best held-out loss."""
-    prior = unet.prior_mean
-    u = upsample_matrix(prior.GRID, shape)
+def fit_net(
+    net: torch.nn.Module,
+    scale: float,
+    inputs: torch.Tensor,
+    stats: dict,
+    shape,
+    optimizer,
+    epochs: int,
+    channels: int = 3,
+    log: bool = False,
+) -> float:
+    """Fit `net` (inputs -> grid / scale) by prior_loss in minibatches of 512 over the cached statistics; a
+    tenth is held out, and the epoch with the best held-out loss is kept. Returns that loss."""
+    u = upsample_matrix(TextPriorMean.GRID, shape)
     m, pixels = u.T @ u, u.shape[0]
-    n = len(stats["sigma2"])
-    held = torch.arange(n) % 10 == 0
-    train = {k: v[~held] for k, v in stats.items()}
-    test = {k: v[held] for k, v in stats.items()}
+    held = torch.arange(len(inputs)) % 10 == 0
+    parts = {k: stats[k] for k in ("sigma2", "y")} | {"text_mean": inputs}
+    train = {k: v[~held] for k, v in parts.items()}
+    test = {k: v[held] for k, v in parts.items()}
 
     def loss_of(part: dict) -> torch.Tensor:
-        return prior_loss(prior.net, prior.SCALE, part, m, prior.channels, pixels)
+        return prior_loss(net, scale, part, m, channels, pixels)
 
-    optimizer = torch.optim.Adam(prior.net.parameters(), lr=3e-4)
     g = torch.Generator().manual_seed(SEED)
     best, best_state = float("inf"), None
-    with torch.no_grad():
-        print(f"  held-out loss at b = 0: {loss_of(test):.5f}")
-    for epoch in range(EPOCHS):
+    if log:
+        with torch.no_grad():
+            print(f"  held-out loss at b = 0: {loss_of(test):.5f}")
+    for epoch in range(epochs):
         order = torch.randperm(len(train["sigma2"]), generator=g)
         for first in range(0, len(order), 512):
             idx = order[first : first + 512]
@@ -136,10 +146,11 @@ def fit(unet: VideoUNet, stats: dict, shape: tuple[int, int, int]) -> None:
         with torch.no_grad():
             held_loss = loss_of(test).item()
         if held_loss < best:
-            best, best_state = held_loss, {k: v.clone() for k, v in prior.state_dict().items()}
-        if epoch % 50 == 0 or epoch == EPOCHS - 1:
+            best, best_state = held_loss, {k: v.clone() for k, v in net.state_dict().items()}
+        if log and (epoch % 50 == 0 or epoch == epochs - 1):
             print(f"  epoch {epoch}: held-out loss {held_loss:.5f} (best {best:.5f})", flush=True)
-    prior.load_state_dict(best_state)
+    net.load_state_dict(best_state)
+    return best
 
 
 def main(source: str, out: str, n: int) -> None:
@@ -156,7 +167,8 @@ def main(source: str, out: str, n: int) -> None:
     torch.nn.init.zeros_(prior.net[-1].weight)
     torch.nn.init.zeros_(prior.net[-1].bias)
     with torch.enable_grad():
-        fit(unet, stats, base.shape)
+        optimizer = torch.optim.Adam(prior.net.parameters(), lr=3e-4)
+        fit_net(prior.net, prior.SCALE, stats["text_mean"], stats, base.shape, optimizer, EPOCHS, log=True)
     stages = (dataclasses.replace(base, unet=config),) + cascade.stages[1:]
     unets = {s.name: cascade.unet(s.name) for s in stages[1:]} | {base.name: unet.requires_grad_(False)}
     Cascade(CascadeConfig(cascade.config.text_encoder, stages), unets=unets).save(out)

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fit_prior_mean import prior_loss, upsample_matrix  # noqa: E402
+from fit_prior_mean import fit_net, upsample_matrix  # noqa: E402
 from motion_mean_share import PAIRS, WORDS, data_mean  # noqa: E402
 
 from imagen_video.cascade import Cascade  # noqa: E402
@@ -69,30 +69,10 @@ def one_hot(codes: torch.Tensor, dropped: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts, 1) * (~dropped)[:, None].float()
 
 
-def fit(net: nn.Module, inputs: torch.Tensor, stats: dict, m, pixels: int, epochs: int, wd: float) -> float:
-    """AdamW on `net` (inputs -> grid, no SCALE) by prior_loss; keeps and returns the best held-out loss."""
-    n = len(inputs)
-    held = torch.arange(n) % 10 == 0
-    part = {k: v for k, v in stats.items() if k in ("sigma2", "y")}
-    train = {k: v[~held] for k, v in part.items()} | {"text_mean": inputs[~held]}
-    test = {k: v[held] for k, v in part.items()} | {"text_mean": inputs[held]}
+def fit(net: nn.Module, inputs: torch.Tensor, stats: dict, shape, wd: float) -> float:
+    """fit_net with AdamW (lr 3e-3, weight decay `wd`) for 100 epochs, no scale; the best held-out loss."""
     optimizer = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=wd)
-    g = torch.Generator().manual_seed(0)
-    best, state = float("inf"), None
-    for _ in range(epochs):
-        order = torch.randperm(len(train["sigma2"]), generator=g)
-        for first in range(0, len(order), 512):
-            idx = order[first : first + 512]
-            loss = prior_loss(net, 1.0, {k: v[idx] for k, v in train.items()}, m, 3, pixels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        with torch.no_grad():
-            held_loss = prior_loss(net, 1.0, test, m, 3, pixels).item()
-        if held_loss < best:
-            best, state = held_loss, {k: v.clone() for k, v in net.state_dict().items()}
-    net.load_state_dict(state)
-    return best
+    return fit_net(net, 1.0, inputs, stats, shape, optimizer, epochs=100)
 
 
 def main(cascade_name: str, stats_path: str) -> None:
@@ -100,7 +80,7 @@ def main(cascade_name: str, stats_path: str) -> None:
     stage = cascade.stages[0]
     stats = torch.load(stats_path)
     u = upsample_matrix(TextPriorMean.GRID, stage.shape)
-    m, pixels = u.T @ u, u.shape[0]
+    m = u.T @ u
     _, sigma = alpha_sigma_from_log_snr(torch.tensor(-6.0))
     diffs = [(a, b, (data_mean(stage, *a) - data_mean(stage, *b)).flatten(1)) for a, b in PAIRS]
 
@@ -131,18 +111,18 @@ def main(cascade_name: str, stats_path: str) -> None:
         hidden = TextPriorMean(stats["text_mean"].shape[1], 128, 3).net
         text_net = nn.Sequential(*hidden)
         nn.init.normal_(text_net[-1].weight, std=1e-3)
-        loss = fit(text_net, stats["text_mean"], stats, m, pixels, epochs=100, wd=wd)
+        loss = fit(text_net, stats["text_mean"], stats, stage.shape, wd=wd)
         print(f"text MLP (weight decay {wd}): held-out loss {loss:.5f}, shares {shares(text_grid)}")
     attributes = one_hot(stats["attributes"], stats["dropped"])
     for name, attr_net in (
         ("linear", nn.Linear(sum(SIZES), 3 * u.shape[1])),
         ("bilinear", Bilinear(nn.Identity(), sum(SIZES), 3, u.shape[1])),
     ):
-        loss = fit(attr_net, attributes, stats, m, pixels, epochs=100, wd=0.0)
+        loss = fit(attr_net, attributes, stats, stage.shape, wd=0.0)
         print(f"attributes, {name}: held-out loss {loss:.5f}, shares {shares(attr_grid)}")
     width = stats["text_mean"].shape[1]
     text_net = Bilinear(nn.Sequential(nn.Linear(width, 128), nn.SiLU()), 128, 3, u.shape[1])
-    loss = fit(text_net, stats["text_mean"], stats, m, pixels, epochs=100, wd=0.1)
+    loss = fit(text_net, stats["text_mean"], stats, stage.shape, wd=0.1)
     print(f"text, bilinear: held-out loss {loss:.5f}, shares {shares(text_grid)}")
 
     # the same with the noise level as an input (shares at log_snr -6): at the band's low-noise end the
@@ -150,10 +130,10 @@ def main(cascade_name: str, stats_path: str) -> None:
     noise = noise_features(stats["sigma2"])
     extra = noise_features(sigma[None] ** 2)
     attr_net = Bilinear(nn.Identity(), sum(SIZES) + 2, 3, u.shape[1])
-    loss = fit(attr_net, torch.cat([attributes, noise], 1), stats, m, pixels, epochs=100, wd=0.0)
+    loss = fit(attr_net, torch.cat([attributes, noise], 1), stats, stage.shape, wd=0.0)
     print(f"attributes + noise level, bilinear: held-out loss {loss:.5f}, shares {shares(attr_grid)}")
     text_net = Bilinear(nn.Sequential(nn.Linear(width + 2, 128), nn.SiLU()), 128, 3, u.shape[1])
-    loss = fit(text_net, torch.cat([stats["text_mean"], noise], 1), stats, m, pixels, epochs=100, wd=0.1)
+    loss = fit(text_net, torch.cat([stats["text_mean"], noise], 1), stats, stage.shape, wd=0.1)
     print(f"text + noise level, bilinear: held-out loss {loss:.5f}, shares {shares(text_grid)}")
 
 
