@@ -1,4 +1,4 @@
-"""`imagen-video generate | train | distill | eval | info`: each subcommand lives in its own module."""
+"""`imagen-video generate | train | fit-prior | distill | eval | info`: one module per subcommand."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ COMMANDS = {
     "generate": ("imagen_video.cascade.cli", "generate a video from a text prompt"),
     "info": ("imagen_video.info", "describe a cascade folder or a U-Net preset"),
     "train": ("imagen_video.train.cli", "train one stage of a cascade"),
+    "fit-prior": ("imagen_video.train.fit_prior_cli", "fit the base's text prior mean, its layers frozen"),
     "distill": ("imagen_video.distill.cli", "guided, then progressive distillation of a stage"),
     "eval": ("imagen_video.eval.cli", "generate and score: CLIP score, CLIP R-precision, judge"),
 }

@@ -16,7 +16,7 @@ from imagen_video.cascade.config import (
     replace_stage,
 )
 from imagen_video.cascade.registry import packaged_cascades, resolve_cascade
-from imagen_video.cascade.retext import retext_cascade
+from imagen_video.cascade.retext import retext, retext_cascade
 from imagen_video.cascade.stage import (
     Stage,
     StageDenoiser,
@@ -47,6 +47,7 @@ __all__ = [
     "repeat_frames",
     "replace_stage",
     "resolve_cascade",
+    "retext",
     "retext_cascade",
     "save_stage_weights",
     "upsample_bilinear",

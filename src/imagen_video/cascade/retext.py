@@ -34,10 +34,9 @@ def widen_text_inputs(state: dict[str, Tensor], text_dim: int) -> dict[str, Tens
     return widened
 
 
-def retext_cascade(source: str | Path, encoder: str, out: str | Path) -> Path:
-    """Write cascade `source` (folder or packaged name) to folder `out` using text encoder `encoder`, every
-    U-Net's text inputs widened with zero columns: the same videos from the same seed. Returns `out`."""
-    cascade = Cascade.load(source)
+def retext(cascade: Cascade, encoder: str) -> Cascade:
+    """`cascade` on text encoder `encoder`, every U-Net's text inputs widened with zero columns: the same
+    videos from the same seed."""
     old = cascade.config.text_encoder
     if PREFIX_OF.get(encoder) != old.name:
         pairs = ", ".join(f"{b!r} -> {a!r}" for a, b in PREFIX_OF.items())
@@ -55,5 +54,11 @@ def retext_cascade(source: str | Path, encoder: str, out: str | Path) -> Path:
         state = widen_text_inputs(cascade.unet(stage.name).state_dict(), text_dim)
         unet.load_state_dict(state, strict=True, assign=True)
         stages.append(wide)
-        unets[stage.name] = unet
-    return Cascade(CascadeConfig(text_encoder, tuple(stages)), unets=unets).save(out)
+        unets[stage.name] = unet.eval().requires_grad_(False)
+    return Cascade(CascadeConfig(text_encoder, tuple(stages)), unets=unets)
+
+
+def retext_cascade(source: str | Path, encoder: str, out: str | Path) -> Path:
+    """Write cascade `source` (folder or packaged name) moved to text encoder `encoder` (retext) to folder
+    `out`. Returns `out`."""
+    return retext(Cascade.load(source), encoder).save(out)
