@@ -129,6 +129,10 @@ def test_fit_prior_command_fits_the_base_and_keeps_everything_else(tmp_path, cap
     assert main(args[:2] + [str(tmp_path / "again")] + args[3:]) == 0
     again = Cascade.load(tmp_path / "again").unet("base").state_dict()
     assert all(torch.equal(again[k], v) for k, v in fitted.items())
+    # refitting the fitted cascade starts again from the seeded prior: the same fit
+    assert main(["fit-prior", str(tmp_path / "out"), str(tmp_path / "refit")] + args[3:7] + args[9:]) == 0
+    refit = Cascade.load(tmp_path / "refit").unet("base").state_dict()
+    assert all(torch.equal(refit[k], v) for k, v in fitted.items())
     bad = args[:2] + [str(tmp_path / "bad"), "--samples", "60"] + args[5:]
     assert main(bad) == 2
     assert "stats.pt: cached statistics of 40 samples" in capsys.readouterr().err

@@ -194,7 +194,9 @@ def fit_text_prior(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         unet = VideoUNet(config).eval().requires_grad_(False)
-    unet.load_state_dict(cascade.unet(base.name).state_dict(), strict=False)
+    source = cascade.unet(base.name).state_dict()
+    layers = {k: v for k, v in source.items() if not k.startswith("prior_mean.")}
+    unet.load_state_dict(layers, strict=False)  # a prior the source has is refitted from the seeded start
     prior, unet.prior_mean = unet.prior_mean, None  # the layers alone for the residuals
     if stats_path is not None and stats_path.is_file():
         stats = load_statistics(stats_path, n, config.out_channels)
