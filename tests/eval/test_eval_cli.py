@@ -176,6 +176,12 @@ def test_annotated_prompts_get_judge_columns(tmp_path, tiny_head_yaml):
     for row in rows:
         assert all(0 <= getattr(row, f"judge_{k}") <= 100 for k in ("colour", "shape", "r_precision"))
     assert rows[1].judge_colour == rows[1].judge_shape == rows[1].judge_motion == 100.0
+    for row in rows:  # each video's verdicts, in prompt order, add up to the columns
+        assert [j["prompt"] for j in row.judged] == prompts
+        for key in ("colour", "shape", "motion"):
+            verdicts = [j[key] for j in row.judged if j[key] is not None]
+            assert getattr(row, f"judge_{key}") == pytest.approx(100 * sum(verdicts) / len(verdicts))
+    assert [j["motion"] for j in rows[1].judged] == [True, True, None]  # "a jade pyramid": no motion named
     with pytest.raises(UserError, match="needs shapes prompts"):  # the bare strings do not parse
         evaluate(cascade, prompts, ["none"], **kwargs)
 
@@ -188,6 +194,7 @@ def test_eval_cli_on_builtin_paraphrases(tmp_path, tiny_head_yaml):
     assert data["settings"]["prompts"] == "builtin:paraphrases" and data["settings"]["num_prompts"] == 2
     assert [r["judge_colour"] is not None for r in data["rows"]] == [True, True]
     assert data["rows"][1]["judge_colour"] == 100.0
+    assert [j["colour"] for j in data["rows"][1]["judged"]] == [True, True]  # per video, in the JSON
 
 
 @pytest.mark.slow

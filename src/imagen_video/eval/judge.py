@@ -317,18 +317,21 @@ def judge_video(video, attributes: dict) -> dict:
     return _match(detect_objects(video, attributes["count"]), attributes)
 
 
-def judge_videos(videos, prompts: list[str | dict]) -> dict:
-    """Accuracy in [0, 1] of colour, shape and motion over videos [B, T, H, W, 3] and their prompts.
+def judge_each(videos, prompts: list[str | dict]) -> list[dict]:
+    """judge_video of every video [B, T, H, W, 3] against its prompt (a ShapesDataset caption, read with
+    parse_caption, or its attributes dict)."""
+    return [judge_video(video, prompt) for video, prompt in zip(videos, prompts, strict=True)]
 
-    Each prompt is a ShapesDataset caption (read with parse_caption) or its attributes dict.
-    """
-    totals = {"colour": [], "shape": [], "motion": []}
-    for video, prompt in zip(videos, prompts, strict=True):
-        attributes = _parse(prompt)
-        for key, ok in judge_video(video, attributes).items():
-            if ok is not None:
-                totals[key].append(ok)
+
+def accuracy(judged: list[dict]) -> dict:
+    """Accuracy in [0, 1] of colour, shape and motion over judge_video results (unjudged None left out)."""
+    totals = {key: [j[key] for j in judged if j[key] is not None] for key in ("colour", "shape", "motion")}
     return {key: float(np.mean(v)) if v else float("nan") for key, v in totals.items()}
+
+
+def judge_videos(videos, prompts: list[str | dict]) -> dict:
+    """Accuracy in [0, 1] of colour, shape and motion over videos [B, T, H, W, 3] and their prompts."""
+    return accuracy(judge_each(videos, prompts))
 
 
 def _parse(prompt: str | dict) -> dict:

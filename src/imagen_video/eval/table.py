@@ -45,6 +45,7 @@ class EvalRow:
     judge_motion: float | None = None
     judge_r_precision: float | None = None
     seconds_per_video: float | None = None
+    judged: tuple[dict, ...] | None = None  # per video: prompt and judge verdicts (JSON only, not a column)
 
 
 def _cell(value, decimals: int | None) -> str:
