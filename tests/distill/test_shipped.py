@@ -27,3 +27,14 @@ def test_tiny_distilled_samples_each_stage_in_at_most_8_single_unet_calls():
 def test_the_default_cascade_is_tiny_distilled():
     """Issue 9: the distilled cascade is the default (`generate` with no --cascade, `Cascade.default()`)."""
     assert default_cascade_path() == resolve_cascade("tiny-distilled") != resolve_cascade("tiny")
+
+
+def test_the_default_samples_with_the_papers_oscillating_guidance():
+    """`generate` with no --guidance samples tiny-distilled as `eval --guidance oscillate:15,1` does (the
+    paper's oscillate(15, 1) for the base and first two SR stages, its high weight after them): the row
+    measured for issue 8."""
+    distilled = Cascade.load("tiny-distilled")
+    assert distilled.sampling_plan() == distilled.sampling_plan(guidance="oscillate:15,1")
+    assert [type(g).__name__ for _, _, g in distilled.sampling_plan()] == ["OscillatingGuidance"] * 3 + [
+        "ConstantGuidance"
+    ]
