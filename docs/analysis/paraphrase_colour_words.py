@@ -27,6 +27,7 @@ from torch.nn.functional import normalize
 from imagen_video.data.captions import COLOR_WORDS
 from imagen_video.data.shapes import ShapesDataset
 from imagen_video.eval.prompt_sets import load_prompts
+from imagen_video.models.blocks import masked_text_mean
 from imagen_video.text.encoder import HFTextEncoder, load_text_encoder
 
 # the paraphrases' colour words, by colour (those in COLOR_WORDS are dropped below: seen in training)
@@ -47,7 +48,7 @@ def pooled(encoder, texts: list[str]) -> torch.Tensor:
     parts = []
     for i in range(0, len(texts), 200):
         emb, mask = encoder.encode(texts[i : i + 200])
-        parts.append((emb * mask[..., None]).sum(1) / mask.sum(1, keepdim=True))
+        parts.append(masked_text_mean(emb, mask))
     return torch.cat(parts)
 
 

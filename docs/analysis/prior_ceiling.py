@@ -36,7 +36,7 @@ from motion_mean_share import PAIRS, WORDS, data_mean  # noqa: E402
 from imagen_video.cascade import Cascade  # noqa: E402
 from imagen_video.data.vocab import COLORS, MOTIONS, SHAPES  # noqa: E402
 from imagen_video.diffusion import alpha_sigma_from_log_snr  # noqa: E402
-from imagen_video.models.blocks import TextPriorMean  # noqa: E402
+from imagen_video.models.blocks import TextPriorMean, masked_text_mean  # noqa: E402
 from imagen_video.train.prior_fit import fit_net, upsample_matrix  # noqa: E402
 
 SIZES = (len(COLORS), len(SHAPES), len(MOTIONS), 2)
@@ -97,7 +97,7 @@ def main(cascade_name: str, stats_path: str) -> None:
 
     def text_grid(attr) -> torch.Tensor:
         emb, mask = cascade.text_encoder.encode([f"a {attr[0]} circle{WORDS[attr[1]]}"])
-        mean = (emb * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        mean = masked_text_mean(emb, mask)
         return text_net(torch.cat([mean, extra], 1)).reshape(3, -1)
 
     def attr_grid(attr) -> torch.Tensor:

@@ -29,7 +29,7 @@ import prior_ceiling as pc  # noqa: E402
 
 from imagen_video.cascade import Cascade  # noqa: E402
 from imagen_video.diffusion import alpha_sigma_from_log_snr  # noqa: E402
-from imagen_video.models.blocks import TextPriorMean  # noqa: E402
+from imagen_video.models.blocks import TextPriorMean, masked_text_mean  # noqa: E402
 from imagen_video.train.prior_fit import HELD_OUT_EVERY, upsample_matrix  # noqa: E402
 
 WIDTH = 512
@@ -69,7 +69,7 @@ def main(cascade_name: str, stats_path: str) -> None:
 
     def grid(attr) -> torch.Tensor:
         emb, mask = cascade.text_encoder.encode([f"a {attr[0]} circle{pc.WORDS[attr[1]]}"])
-        mean = (emb * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        mean = masked_text_mean(emb, mask)
         return net(torch.cat([mean, extra], 1)).reshape(3, -1)
 
     with torch.no_grad():

@@ -10,12 +10,11 @@ from imagen_video.cli import main
 from imagen_video.diffusion import alpha_sigma_from_log_snr
 from imagen_video.errors import UserError
 from imagen_video.models import VideoUNet
-from imagen_video.models.blocks import TextPriorMean
+from imagen_video.models.blocks import TextPriorMean, masked_text_mean
 from imagen_video.train.prior_fit import (
     batch_statistics,
     fit_net,
     fit_text_prior,
-    masked_text_mean,
     prior_loss,
     upsample_matrix,
 )

@@ -265,6 +265,12 @@ class SpaceTimeConv(nn.Module):
         return x + rearrange(o, "b c t h w -> (b t) c h w")
 
 
+def masked_text_mean(emb: Tensor, mask: Tensor) -> Tensor:
+    """Mean of the token embeddings [B, L, D] over the valid tokens of mask [B, L]; 0 for a text with none."""
+    masked = torch.where(mask[..., None], emb, 0.0)
+    return masked.sum(1) / mask.sum(1, keepdim=True).clamp(min=1).to(emb.dtype)
+
+
 class TextPriorMean(nn.Module):
     """b(c): a coarse video `[C, *GRID]` from an MLP of the masked-mean text, trilinearly upsampled to
     `[C, T, H, W]` (UNetConfig.text_prior_mean, OUR CHOICE). Zero-initialised output layer: b = 0 at first.

@@ -31,6 +31,7 @@ from imagen_video.models.blocks import (
     TextPriorMean,
     Upsample,
     log_snr_to_embedding_input,
+    masked_text_mean,
 )
 
 TEMPORAL_KINDS = ("attention", "conv")
@@ -334,10 +335,9 @@ class VideoUNet(nn.Module):
         if text_mask is None:
             text_mask = torch.ones(text_emb.shape[:2], dtype=torch.bool, device=text_emb.device)
         text_emb = torch.where(text_mask[..., None], text_emb.to(dtype), 0.0)
-        count = text_mask.sum(1, keepdim=True).clamp(min=1).to(dtype)
         ctx = torch.cat([null, self.text_proj(text_emb)], dim=1)
         mask = torch.cat([torch.ones(b, 1, dtype=torch.bool, device=text_mask.device), text_mask], dim=1)
-        return ctx, mask, text_emb.sum(1) / count
+        return ctx, mask, masked_text_mean(text_emb, text_mask)
 
     def forward(
         self,

@@ -28,7 +28,7 @@ from imagen_video.data.vocab import COLORS, MOTIONS, SHAPES
 from imagen_video.diffusion import alpha_sigma_from_log_snr
 from imagen_video.errors import UserError
 from imagen_video.models import VideoUNet
-from imagen_video.models.blocks import TextPriorMean
+from imagen_video.models.blocks import TextPriorMean, masked_text_mean
 from imagen_video.train.text import drop_text
 
 T_RANGE = (0.85, 0.99)  # diffusion times of the statistics: log_snr -2.9 .. -9.9 on tiny's base schedule
@@ -43,12 +43,6 @@ def upsample_matrix(grid: tuple[int, int, int], shape: tuple[int, int, int]) -> 
     """U as a matrix [prod(shape), prod(grid)]: trilinear upsampling (corners aligned) of one channel."""
     basis = torch.eye(grid[0] * grid[1] * grid[2]).reshape(-1, 1, *grid)
     return F.interpolate(basis, size=shape, mode="trilinear", align_corners=True).flatten(1).T
-
-
-def masked_text_mean(emb: Tensor, mask: Tensor) -> Tensor:
-    """Mean of the token embeddings [B, L, D] over the valid tokens; 0 for a dropped (all-masked) text."""
-    masked = torch.where(mask[..., None], emb, 0.0)
-    return masked.sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
 
 
 def batch_statistics(
