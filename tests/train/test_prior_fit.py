@@ -1,7 +1,5 @@
 """The least-squares fit of a base's text prior mean (train.prior_fit, `imagen-video fit-prior`)."""
 
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -19,19 +17,6 @@ from imagen_video.train.prior_fit import (
     upsample_matrix,
 )
 
-MICRO_YAML = Path(__file__).resolve().parents[1] / "cascade" / "micro.yaml"
-
-
-def micro_cascade() -> Cascade:
-    """tests/cascade/micro.yaml, random weights perturbed so that v depends on them (zero output conv)."""
-    cascade = Cascade.load(MICRO_YAML, random_init=True)
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for stage in cascade.stages:
-            for p in cascade.unet(stage.name).parameters():
-                p.add_(0.05 * torch.randn(p.shape, generator=g))
-    return cascade
-
 
 def test_upsample_matrix_is_trilinear_interpolation():
     grid = torch.randn(2, 1, *TextPriorMean.GRID)
@@ -40,10 +25,10 @@ def test_upsample_matrix_is_trilinear_interpolation():
     torch.testing.assert_close(grid.flatten(1) @ u.T, direct.flatten(1), rtol=1e-5, atol=1e-6)
 
 
-def test_statistics_loss_equals_the_x_space_loss_up_to_a_constant():
+def test_statistics_loss_equals_the_x_space_loss_up_to_a_constant(micro_cascade):
     """prior_loss on the cached statistics differs from mean ||x - x_hat||^2 / (C P) of the full U-Net (layers
     plus prior) by a constant: the difference between any two priors is the same both ways."""
-    base = micro_cascade().stages[0]
+    base = micro_cascade.stages[0]
     config = base.unet.replace(text_prior_mean=True)
     unet = VideoUNet(config).eval()
     with torch.no_grad():
@@ -107,8 +92,8 @@ def test_fit_net_reaches_the_least_squares_solution():
 
 
 @pytest.mark.filterwarnings("ignore:prompt .* truncated")  # micro.yaml's max_length 16
-def test_fit_prior_command_fits_the_base_and_keeps_everything_else(tmp_path, capsys):
-    source = micro_cascade().save(tmp_path / "source")
+def test_fit_prior_command_fits_the_base_and_keeps_everything_else(micro_cascade, tmp_path, capsys):
+    source = micro_cascade.save(tmp_path / "source")
     args = ["fit-prior", str(source), str(tmp_path / "out"), "--samples", "40", "--epochs", "3",
             "--text-encoder", "minilm+input", "--stats", str(tmp_path / "stats.pt"), "--quiet"]  # fmt: skip
     assert main(args) == 0
@@ -137,8 +122,8 @@ def test_fit_prior_command_fits_the_base_and_keeps_everything_else(tmp_path, cap
     assert "stats.pt: cached statistics of 40 samples" in capsys.readouterr().err
 
 
-def test_fit_prior_refuses_too_few_samples_or_epochs():
-    cascade = micro_cascade()
+def test_fit_prior_refuses_too_few_samples_or_epochs(micro_cascade):
+    cascade = micro_cascade
     with pytest.raises(UserError, match="--samples must be >= 20"):
         fit_text_prior(cascade, 10, 1, seed=0)
     with pytest.raises(UserError, match="--epochs must be >= 1"):
