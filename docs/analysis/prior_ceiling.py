@@ -36,16 +36,15 @@ from motion_mean_share import PAIRS, WORDS, data_mean  # noqa: E402
 from imagen_video.cascade import Cascade  # noqa: E402
 from imagen_video.data.vocab import COLORS, MOTIONS, SHAPES  # noqa: E402
 from imagen_video.diffusion import alpha_sigma_from_log_snr  # noqa: E402
-from imagen_video.models.blocks import TextPriorMean, masked_text_mean  # noqa: E402
-from imagen_video.train.prior_fit import fit_net, upsample_matrix  # noqa: E402
+from imagen_video.models.blocks import TextPriorMean, log_snr_features, masked_text_mean  # noqa: E402
+from imagen_video.train.prior_fit import fit_net, sigma2_log_snr, upsample_matrix  # noqa: E402
 
 SIZES = (len(COLORS), len(SHAPES), len(MOTIONS), 2)
 
 
 def noise_features(sigma2: torch.Tensor) -> torch.Tensor:
-    """[N] sigma^2 -> [N, 2]: log_snr / 8 and its square (log_snr = log((1 - sigma^2) / sigma^2))."""
-    log_snr = torch.log((1 - sigma2) / sigma2) / 8
-    return torch.stack([log_snr, log_snr**2], 1)
+    """[N] sigma^2 -> [N, 2]: TextPriorMean's log_snr_features (log_snr / 8 and its square)."""
+    return log_snr_features(sigma2_log_snr(sigma2))
 
 
 class Bilinear(nn.Module):

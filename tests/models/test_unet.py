@@ -317,14 +317,21 @@ def test_coordinate_channels_start_as_the_identity_then_let_identical_frames_dif
         assert torch.equal(randomized(**kw, image_mode=True)[0], images[0])
 
 
-def test_text_prior_mean_starts_as_the_identity_and_adds_sigma_squared_b_to_x():
+PRIOR_FORMS = (
+    {},  # the one-layer text-only prior of the shipped weights
+    dict(text_prior_width=24, text_prior_depth=2, text_prior_noise_level=True, text_prior_rank=2),
+)
+
+
+@pytest.mark.parametrize("form", PRIOR_FORMS)
+def test_text_prior_mean_starts_as_the_identity_and_adds_sigma_squared_b_to_x(form):
     """Zero-initialised: a trained model with it added computes the same. With the layers silenced (zero
-    output conv) and the prior MLP giving a known coarse video G per text, the prediction is exactly
-    x = alpha z + sigma^2 b, b = G trilinearly upsampled (the frame average of G for images); no text gives
-    the MLP's output at zero text."""
+    output conv) and the prior MLP giving a known coarse video G per text (and noise level), the prediction
+    is exactly x = alpha z + sigma^2 b, b = G trilinearly upsampled (the frame average of G for images); no
+    text gives the MLP's output at zero text."""
     cfg = small_config("attention")
     trained = make_model(cfg)
-    extended = VideoUNet(cfg.replace(text_prior_mean=True)).eval()
+    extended = VideoUNet(cfg.replace(text_prior_mean=True, **form)).eval()
     missing = extended.load_state_dict(trained.state_dict(), strict=False).missing_keys
     assert missing and all(k.startswith("prior_mean.") for k in missing)
     kw = inputs(cfg, b=2, t=6, h=8, w=4)
@@ -335,7 +342,13 @@ def test_text_prior_mean_starts_as_the_identity_and_adds_sigma_squared_b_to_x():
         randomize_zero_init(extended.prior_mean)
         mean = torch.where(kw["text_mask"][..., None], kw["text_emb"], 0.0).sum(1)
         mean = mean / kw["text_mask"].sum(1, keepdim=True)
-        grid = extended.prior_mean.SCALE * extended.prior_mean.net(mean).reshape(2, cfg.out_channels, 4, 4, 4)
+        prior = extended.prior_mean
+
+        def coarse(text_mean):
+            flat = prior.SCALE * prior.head(prior.inputs(text_mean.expand(2, -1), kw["log_snr"]))
+            return flat.reshape(2, cfg.out_channels, 4, 4, 4)
+
+        grid = coarse(mean)
         assert grid.std() > 1e-2
 
         # trilinear with corners aligned, written out: each output axis samples the grid at n_grid - 1 steps
@@ -358,9 +371,32 @@ def test_text_prior_mean_starts_as_the_identity_and_adds_sigma_squared_b_to_x():
         )
         assert torch.equal(images[1], extended(**kw)[1])
         no_text = extended(kw["z"], kw["log_snr"])
-        blank = extended.prior_mean.net(torch.zeros(1, cfg.text_dim)).reshape(1, cfg.out_channels, 4, 4, 4)
-        blank = extended.prior_mean.SCALE * blank
+        blank = coarse(torch.zeros(1, cfg.text_dim))
         assert torch.allclose(-s * no_text, s**2 * upsample(blank, (6, 8, 4)), atol=1e-5)
+
+
+def test_text_prior_options_read_the_noise_level_and_add_a_low_rank_colour_pattern_term():
+    """text_prior_noise_level: the same text at two log_snr gives two priors (the default does not).
+    text_prior_rank K: with the plain output layer zeroed, each coarse grid [C, GRID] has rank <= K."""
+    cfg = small_config("attention").replace(text_prior_mean=True)
+    text = torch.randn(3, cfg.text_dim)
+    log_snr = torch.tensor([-8.0, -3.0, -3.0])
+    plain = randomize_zero_init(VideoUNet(cfg).prior_mean)
+    form = dict(text_prior_noise_level=True, text_prior_rank=2, text_prior_width=16)
+    rich = randomize_zero_init(VideoUNet(cfg.replace(**form)).prior_mean)
+    with torch.no_grad():
+        same = text[:1].expand(3, -1)
+        assert torch.equal(plain.inputs(same, log_snr), same)  # the text alone
+        by_noise = rich.head(rich.inputs(same, log_snr))
+        assert (by_noise[0] - by_noise[1]).abs().max() > 1e-3
+        torch.testing.assert_close(by_noise[1], by_noise[2], rtol=1e-5, atol=1e-6)
+        torch.nn.init.zeros_(rich.net[-1].weight)
+        torch.nn.init.zeros_(rich.net[-1].bias)
+        grids = rich.head(rich.inputs(text, log_snr)).reshape(3, cfg.out_channels, -1)
+        ranks = torch.linalg.matrix_rank(grids.double(), rtol=1e-6)
+        assert ranks.tolist() == [2, 2, 2]
+    with pytest.raises(UserError, match="text_prior_depth=0 must be >= 1"):
+        cfg.replace(text_prior_depth=0)
 
 
 def test_guided_student_prior_is_the_teachers_guided_prior():

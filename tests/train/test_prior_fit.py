@@ -14,6 +14,7 @@ from imagen_video.train.prior_fit import (
     fit_net,
     fit_text_prior,
     prior_loss,
+    sigma2_log_snr,
     upsample_matrix,
 )
 
@@ -25,11 +26,16 @@ def test_upsample_matrix_is_trilinear_interpolation():
     torch.testing.assert_close(grid.flatten(1) @ u.T, direct.flatten(1), rtol=1e-5, atol=1e-6)
 
 
-def test_statistics_loss_equals_the_x_space_loss_up_to_a_constant(micro_cascade):
+RICH_PRIOR = dict(text_prior_depth=2, text_prior_noise_level=True, text_prior_rank=2)
+
+
+@pytest.mark.parametrize("form", [{}, RICH_PRIOR])
+def test_statistics_loss_equals_the_x_space_loss_up_to_a_constant(micro_cascade, form):
     """prior_loss on the cached statistics differs from mean ||x - x_hat||^2 / (C P) of the full U-Net (layers
-    plus prior) by a constant: the difference between any two priors is the same both ways."""
+    plus prior) by a constant: the difference between any two priors is the same both ways. A noise-level
+    prior reads log_snr back from the statistics' sigma^2."""
     base = micro_cascade.stages[0]
-    config = base.unet.replace(text_prior_mean=True)
+    config = base.unet.replace(text_prior_mean=True, **form)
     unet = VideoUNet(config).eval()
     with torch.no_grad():
         for p in unet.parameters():
@@ -57,13 +63,14 @@ def test_statistics_loss_equals_the_x_space_loss_up_to_a_constant(micro_cascade)
         return ((x - x_hat) ** 2).mean()
 
     def stats_loss() -> torch.Tensor:
-        return prior_loss(prior.net, prior.SCALE, stats, u.T @ u, 3, u.shape[0])
+        inputs = prior.inputs(stats["text_mean"], sigma2_log_snr(stats["sigma2"]))
+        return prior_loss(prior.head, prior.SCALE, dict(stats, text_mean=inputs), u.T @ u, 3, u.shape[0])
 
     losses = []
     with torch.no_grad():
         for seed in (10, 11):
             torch.manual_seed(seed)
-            for p in prior.net.parameters():
+            for p in prior.parameters():
                 p.copy_(0.3 * torch.randn_like(p))
             losses.append((x_space_loss().double(), stats_loss().double()))
     (direct_a, cached_a), (direct_b, cached_b) = losses
@@ -117,6 +124,13 @@ def test_fit_prior_command_fits_the_base_and_keeps_everything_else(micro_cascade
     assert main(["fit-prior", str(tmp_path / "out"), str(tmp_path / "refit")] + args[3:7] + args[9:]) == 0
     refit = Cascade.load(tmp_path / "refit").unet("base").state_dict()
     assert all(torch.equal(refit[k], v) for k, v in fitted.items())
+    # the statistics do not depend on the prior's form: the same cache fits a richer prior
+    rich = ["--width", "16", "--depth", "2", "--noise-level", "--rank", "2", "--lr", "1e-3"]
+    assert main(args[:2] + [str(tmp_path / "rich")] + args[3:] + rich) == 0
+    assert "held-out loss -" in capsys.readouterr().out
+    config = Cascade.load(tmp_path / "rich").stages[0].unet
+    assert (config.text_prior_width, config.text_prior_depth, config.text_prior_rank) == (16, 2, 2)
+    assert config.text_prior_noise_level
     bad = args[:2] + [str(tmp_path / "bad"), "--samples", "60"] + args[5:]
     assert main(bad) == 2
     assert "stats.pt: cached statistics of 40 samples" in capsys.readouterr().err

@@ -271,27 +271,72 @@ def masked_text_mean(emb: Tensor, mask: Tensor) -> Tensor:
     return masked.sum(1) / mask.sum(1, keepdim=True).clamp(min=1).to(emb.dtype)
 
 
+def log_snr_features(log_snr: Tensor) -> Tensor:
+    """[B] log_snr -> [B, 2]: log_snr / 8 and its square, the noise level as TextPriorMean reads it."""
+    scaled = log_snr.float() / 8
+    return torch.stack([scaled, scaled**2], 1)
+
+
 class TextPriorMean(nn.Module):
     """b(c): a coarse video `[C, *GRID]` from an MLP of the masked-mean text, trilinearly upsampled to
     `[C, T, H, W]` (UNetConfig.text_prior_mean, OUR CHOICE). Zero-initialised output layer: b = 0 at first.
     Image samples (`video_mask` 0, or `skip_temporal`) get b's frame average. The MLP's output is scaled by
     SCALE: Adam's steps are scale-free, so this is a SCALE-times larger step for b, which must reach the data
-    mean's size within a fine-tune (at 1, the direction's share grew ~1e-5 per step)."""
+    mean's size within a fine-tune (at 1, the direction's share grew ~1e-5 per step).
+
+    Options (UNetConfig.text_prior_*): `depth` SiLU layers of width `hidden`; `noise_level` also feeds the
+    MLP log_snr_features(log_snr), since E[x | c] at log_snr -3 is not E[x | c] at -10 scaled; `rank` K > 0
+    adds a colour x pattern term A(h) P(h), A [C, K], P [K, GRID] (zero-initialised A), as a coloured object's
+    mean is a colour times a space-time pattern (docs/analysis/prior_head.py)."""
 
     GRID = (4, 4, 4)  # frames, rows, columns
     SCALE = 10.0
 
-    def __init__(self, text_dim: int, hidden: int, channels: int):
+    def __init__(
+        self,
+        text_dim: int,
+        hidden: int,
+        channels: int,
+        depth: int = 1,
+        noise_level: bool = False,
+        rank: int = 0,
+    ):
         super().__init__()
-        self.channels = channels
-        self.net = nn.Sequential(
-            nn.Linear(text_dim, hidden), nn.SiLU(), _zero_(nn.Linear(hidden, channels * math.prod(self.GRID)))
-        )
+        self.channels, self.noise_level, self.rank = channels, noise_level, rank
+        cells = math.prod(self.GRID)
+        layers: list[nn.Module] = [nn.Linear(text_dim + 2 * noise_level, hidden), nn.SiLU()]
+        for _ in range(depth - 1):
+            layers += [nn.Linear(hidden, hidden), nn.SiLU()]
+        self.net = nn.Sequential(*layers, _zero_(nn.Linear(hidden, channels * cells)))
+        self.colour = _zero_(nn.Linear(hidden, channels * rank)) if rank else None
+        self.pattern = nn.Linear(hidden, rank * cells) if rank else None
+
+    def inputs(self, text_mean: Tensor, log_snr: Tensor) -> Tensor:
+        """The MLP's input: the masked-mean text [B, D], with log_snr_features when `noise_level`."""
+        if not self.noise_level:
+            return text_mean
+        return torch.cat([text_mean, log_snr_features(log_snr).to(text_mean.dtype)], 1)
+
+    def head(self, inputs: Tensor) -> Tensor:
+        """The coarse grid over SCALE, flat [B, C * prod(GRID)]: W h (+ A(h) P(h) when `rank`), h = MLP."""
+        hidden = self.net[:-1](inputs)
+        grid = self.net[-1](hidden)
+        if self.rank:
+            colour = self.colour(hidden).reshape(-1, self.channels, self.rank)
+            pattern = self.pattern(hidden).reshape(-1, self.rank, math.prod(self.GRID))
+            grid = grid + (colour @ pattern).flatten(1)
+        return grid
 
     def forward(
-        self, text_mean: Tensor, shape: tuple[int, int, int], video_mask: Tensor | None, skip_temporal: bool
+        self,
+        text_mean: Tensor,
+        log_snr: Tensor,
+        shape: tuple[int, int, int],
+        video_mask: Tensor | None,
+        skip_temporal: bool,
     ) -> Tensor:
-        coarse = self.SCALE * self.net(text_mean).reshape(-1, self.channels, *self.GRID)
+        grid = self.SCALE * self.head(self.inputs(text_mean, log_snr))
+        coarse = grid.reshape(-1, self.channels, *self.GRID)
         still = coarse.mean(2, keepdim=True)
         if skip_temporal:
             coarse = still

@@ -75,6 +75,9 @@ class UNetConfig:
       first. Images see b's frame average. With `guidance_embedding` (a guided-distillation student) b is
       guided in closed form, (1 + w) b(c) - w b(no text): the teacher's guided prior, as v is linear in b, so
       the student's layers need not learn the w-dependence of the prior's part.
+    - `text_prior_width` (None: emb_dim), `text_prior_depth`, `text_prior_noise_level`, `text_prior_rank`:
+      the prior's MLP width and SiLU layers, log_snr as a further input, and the rank of a colour x pattern
+      term (TextPriorMean; OUR CHOICE). The defaults are the one-layer text-only prior of the first fits.
     - `lowres_channels` > 0 makes a super-resolution model: the upsampled condition is concatenated to z and
       its augmentation level `cond_aug_log_snr` is embedded like the noise level.
     - `residual` (SR models only, OUR CHOICE after SRDiff, Li et al. 2022): the layers denoise the residual
@@ -103,6 +106,10 @@ class UNetConfig:
     frame_embedding: bool = False
     coordinate_channels: bool = False
     text_prior_mean: bool = False
+    text_prior_width: int | None = None
+    text_prior_depth: int = 1
+    text_prior_noise_level: bool = False
+    text_prior_rank: int = 0
     head_dim: int = 64
     text_dim: int = 4096
     context_dim: int | None = None
@@ -137,6 +144,11 @@ class UNetConfig:
             raise UserError(
                 "UNetConfig.residual needs a condition like the output: "
                 f"lowres_channels={self.lowres_channels} must equal out_channels={self.out_channels}"
+            )
+        if self.text_prior_depth < 1 or self.text_prior_rank < 0 or (self.text_prior_width or 1) < 1:
+            raise UserError(
+                f"UNetConfig: text_prior_depth={self.text_prior_depth} must be >= 1, text_prior_rank="
+                f"{self.text_prior_rank} >= 0 and text_prior_width={self.text_prior_width} >= 1 (or null)"
             )
         if self.temporal not in TEMPORAL_KINDS:
             raise UserError(f"UNetConfig.temporal={self.temporal!r}: choose one of {TEMPORAL_KINDS}")
@@ -240,9 +252,13 @@ class VideoUNet(nn.Module):
         self.text_pool = nn.Linear(cfg.text_dim, emb_dim, bias=False)
         self.text_proj = nn.Sequential(nn.Linear(cfg.text_dim, ctx_dim), nn.LayerNorm(ctx_dim))
         self.null_token = nn.Parameter(torch.randn(1, 1, ctx_dim) * 0.02)
-        self.prior_mean = (
-            TextPriorMean(cfg.text_dim, emb_dim, cfg.out_channels) if cfg.text_prior_mean else None
-        )
+        self.prior_mean = None
+        if cfg.text_prior_mean:
+            width = cfg.text_prior_width or emb_dim
+            self.prior_mean = TextPriorMean(
+                cfg.text_dim, width, cfg.out_channels, cfg.text_prior_depth, cfg.text_prior_noise_level,
+                cfg.text_prior_rank,
+            )  # fmt: skip
 
         self.input_conv = nn.Conv2d(cfg.in_channels + cfg.lowres_channels, widths[0], 3, padding=1)
         self.coord_conv = None
@@ -410,9 +426,10 @@ class VideoUNet(nn.Module):
         v = rearrange(x, "(b t) c h w -> b c t h w", b=b).contiguous()
         if self.prior_mean is not None:
             shape = (frames, height, width)
-            prior = self.prior_mean(text_mean, shape, video_mask, skip_temporal)
+            prior = self.prior_mean(text_mean, log_snr, shape, video_mask, skip_temporal)
             if w is not None:  # a guided-distillation student
-                blank = self.prior_mean(torch.zeros_like(text_mean), shape, video_mask, skip_temporal)
+                blank = torch.zeros_like(text_mean)
+                blank = self.prior_mean(blank, log_snr, shape, video_mask, skip_temporal)
                 prior = guided_v(prior, blank, w)
             _, sigma_t = alpha_sigma_from_log_snr(log_snr.float())
             v = v - expand_like(sigma_t, v) * prior

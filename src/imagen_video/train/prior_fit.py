@@ -15,6 +15,7 @@ loss on a held-out tenth (OUR CHOICE; docs/analysis/prior_ceiling.py measures wh
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -106,7 +107,7 @@ def prior_loss(net: nn.Module, scale: float, stats: dict, m: Tensor, channels: i
 
 
 def fit_net(
-    net: nn.Module,
+    net: Callable[[Tensor], Tensor],
     scale: float,
     inputs: Tensor,
     stats: dict,
@@ -116,9 +117,12 @@ def fit_net(
     seed: int,
     channels: int = 3,
     progress: bool = False,
+    module: nn.Module | None = None,
 ) -> float:
     """Fit `net` (inputs -> grid / scale) by prior_loss in minibatches of 512; every HELD_OUT_EVERY-th sample
-    is held out and the epoch with the best held-out loss is kept. Returns that loss (b = 0 scores 0)."""
+    is held out and the epoch with the best held-out loss is kept in `module` (default: `net`, the module
+    holding the fitted parameters). Returns that loss (b = 0 scores 0)."""
+    module = net if module is None else module
     u = upsample_matrix(TextPriorMean.GRID, shape)
     m, pixels = u.T @ u, u.shape[0]
     held = torch.arange(len(inputs)) % HELD_OUT_EVERY == 0
@@ -143,9 +147,9 @@ def fit_net(
         with torch.no_grad():
             held_loss = loss_of(test).item()
         if held_loss < best:
-            best, best_state = held_loss, {k: v.clone() for k, v in net.state_dict().items()}
+            best, best_state = held_loss, {k: v.clone() for k, v in module.state_dict().items()}
         bar.set_postfix(held_out=f"{held_loss:.5f}", best=f"{best:.5f}")
-    net.load_state_dict(best_state)
+    module.load_state_dict(best_state)
     return best
 
 
@@ -165,6 +169,23 @@ def load_statistics(path: Path, n: int, channels: int) -> dict[str, Tensor]:
     return stats
 
 
+def sigma2_log_snr(sigma2: Tensor) -> Tensor:
+    """log_snr = log(alpha^2 / sigma^2) = log((1 - sigma^2) / sigma^2) of the statistics' sigma^2."""
+    return torch.log((1 - sigma2) / sigma2)
+
+
+@dataclasses.dataclass(frozen=True)
+class PriorFit:
+    """The prior's form (UNetConfig.text_prior_*) and its optimiser: AdamW on the statistics' loss."""
+
+    width: int | None = None
+    depth: int = 1
+    noise_level: bool = False
+    rank: int = 0
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+
+
 def fit_text_prior(
     cascade: Cascade,
     n: int,
@@ -172,11 +193,13 @@ def fit_text_prior(
     seed: int,
     stats_path: Path | None = None,
     progress: bool = True,
+    form: PriorFit = PriorFit(),
 ) -> tuple[Cascade, float]:
-    """A copy of `cascade` whose base has its U-Net layers unchanged and the text prior mean fitted (added if
-    absent; its hidden layer initialised under `seed`, its output layer at 0) on n samples. Statistics are
-    read from `stats_path` when it exists, else computed (and saved there if given). Returns the cascade and
-    the fit's held-out loss (prior_loss; b = 0 scores 0, so below 0 is better than no prior)."""
+    """A copy of `cascade` whose base has its U-Net layers unchanged and the text prior mean of `form` fitted
+    (added if absent or replacing the source's; its hidden layers initialised under `seed`, its output at 0)
+    on n samples. Statistics are read from `stats_path` when it exists, else computed (and saved there if
+    given). Returns the cascade and the fit's held-out loss (prior_loss; b = 0 scores 0, so below 0 is better
+    than no prior)."""
     if n < MIN_SAMPLES:
         raise UserError(f"--samples must be >= {MIN_SAMPLES} (every {HELD_OUT_EVERY}th is held out), got {n}")
     if epochs < 1:
@@ -184,7 +207,10 @@ def fit_text_prior(
     base = cascade.stages[0]
     if base.kind != "base":
         raise UserError(f"the first stage {base.name!r} is a {base.kind} stage; the prior belongs to a base")
-    config = base.unet.replace(text_prior_mean=True)
+    config = base.unet.replace(
+        text_prior_mean=True, text_prior_width=form.width, text_prior_depth=form.depth,
+        text_prior_noise_level=form.noise_level, text_prior_rank=form.rank,
+    )  # fmt: skip
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         unet = VideoUNet(config).eval().requires_grad_(False)
@@ -199,16 +225,19 @@ def fit_text_prior(
         if stats_path is not None:
             torch.save(stats, stats_path)
     unet.prior_mean = prior
-    nn.init.zeros_(prior.net[-1].weight)
-    nn.init.zeros_(prior.net[-1].bias)
+    for layer in (prior.net[-1], prior.colour):
+        if layer is not None:
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+    inputs = prior.inputs(stats["text_mean"], sigma2_log_snr(stats["sigma2"]))
     with torch.enable_grad():
-        prior.net.requires_grad_(True)
-        optimizer = torch.optim.Adam(prior.net.parameters(), lr=3e-4)
+        prior.requires_grad_(True)
+        optimizer = torch.optim.AdamW(prior.parameters(), lr=form.lr, weight_decay=form.weight_decay)
         held_out = fit_net(
-            prior.net, prior.SCALE, stats["text_mean"], stats, base.shape, optimizer, epochs, seed,
-            config.out_channels, progress,
+            prior.head, prior.SCALE, inputs, stats, base.shape, optimizer, epochs, seed, config.out_channels,
+            progress, module=prior,
         )  # fmt: skip
-    prior.net.requires_grad_(False)
+    prior.requires_grad_(False)
     stages = (dataclasses.replace(base, unet=config),) + cascade.stages[1:]
     unets = {s.name: cascade.unet(s.name) for s in stages[1:]} | {base.name: unet}
     return Cascade(CascadeConfig(cascade.config.text_encoder, stages), unets=unets), held_out
