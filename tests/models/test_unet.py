@@ -399,6 +399,26 @@ def test_text_prior_options_read_the_noise_level_and_add_a_low_rank_colour_patte
         cfg.replace(text_prior_depth=0)
 
 
+def test_noise_level_prior_reads_log_snr_clamped_to_its_band():
+    """text_prior_log_snr_range (lo, hi): below lo the prior is the one at lo, above hi the one at hi; inside
+    the band it still changes with log_snr. A band with lo > hi, or not two numbers, is refused by name."""
+    form = dict(text_prior_mean=True, text_prior_noise_level=True, text_prior_log_snr_range=[-6, -2])
+    cfg = small_config("attention").replace(**form)
+    assert cfg.text_prior_log_snr_range == (-6.0, -2.0)
+    prior = randomize_zero_init(VideoUNet(cfg).prior_mean)
+    text = torch.randn(1, cfg.text_dim).expand(6, -1)
+    log_snr = torch.tensor([-20.0, -6.0, -4.0, -2.0, 0.0, 5.0])
+    with torch.no_grad():
+        b = prior.head(prior.inputs(text, log_snr))
+    torch.testing.assert_close(b[0], b[1], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(b[4], b[3], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(b[5], b[3], rtol=1e-5, atol=1e-6)
+    assert (b[2] - b[1]).abs().max() > 1e-3 and (b[2] - b[3]).abs().max() > 1e-3
+    for bad in ([-2, -6], [-6], "band"):
+        with pytest.raises(UserError, match="text_prior_log_snr_range"):
+            cfg.replace(text_prior_log_snr_range=bad)
+
+
 def test_guided_student_prior_is_the_teachers_guided_prior():
     """A guidance-embedding U-Net (guided-distillation student) with text_prior_mean, layers silenced: its
     v at weight w is exactly (1 + w) v(c) - w v(no text) of the prior at w = 0 (guidance, linear in b)."""

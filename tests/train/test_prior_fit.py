@@ -130,7 +130,9 @@ def test_fit_prior_command_fits_the_base_and_keeps_everything_else(micro_cascade
     assert "held-out loss -" in capsys.readouterr().out
     config = Cascade.load(tmp_path / "rich").stages[0].unet
     assert (config.text_prior_width, config.text_prior_depth, config.text_prior_rank) == (16, 2, 2)
+    log_snr = sigma2_log_snr(torch.load(tmp_path / "stats.pt")["sigma2"])  # the band of the statistics
     assert config.text_prior_noise_level
+    assert config.text_prior_log_snr_range == (float(log_snr.min()), float(log_snr.max()))
     bad = args[:2] + [str(tmp_path / "bad"), "--samples", "60"] + args[5:]
     assert main(bad) == 2
     assert "stats.pt: cached statistics of 40 samples" in capsys.readouterr().err

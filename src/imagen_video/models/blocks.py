@@ -285,9 +285,11 @@ class TextPriorMean(nn.Module):
     mean's size within a fine-tune (at 1, the direction's share grew ~1e-5 per step).
 
     Options (UNetConfig.text_prior_*): `depth` SiLU layers of width `hidden`; `noise_level` also feeds the
-    MLP log_snr_features(log_snr), since E[x | c] at log_snr -3 is not E[x | c] at -10 scaled; `rank` K > 0
-    adds a colour x pattern term A(h) P(h), A [C, K], P [K, GRID] (zero-initialised A), as a coloured object's
-    mean is a colour times a space-time pattern (docs/analysis/prior_head.py)."""
+    MLP log_snr_features(log_snr), since E[x | c] at log_snr -3 is not E[x | c] at -10 scaled, with log_snr
+    clamped to `log_snr_range` (the band it was fitted on: beyond it the MLP would extrapolate, e.g. to a
+    70x larger b at the sampler's first step, log_snr -20, than at -8); `rank` K > 0 adds a colour x
+    pattern term A(h) P(h), A [C, K], P [K, GRID] (zero-initialised A), as a coloured object's mean is a
+    colour times a space-time pattern (docs/analysis/prior_head.py)."""
 
     GRID = (4, 4, 4)  # frames, rows, columns
     SCALE = 10.0
@@ -300,9 +302,11 @@ class TextPriorMean(nn.Module):
         depth: int = 1,
         noise_level: bool = False,
         rank: int = 0,
+        log_snr_range: tuple[float, float] | None = None,
     ):
         super().__init__()
         self.channels, self.noise_level, self.rank = channels, noise_level, rank
+        self.log_snr_range = log_snr_range
         cells = math.prod(self.GRID)
         layers: list[nn.Module] = [nn.Linear(text_dim + 2 * noise_level, hidden), nn.SiLU()]
         for _ in range(depth - 1):
@@ -312,9 +316,12 @@ class TextPriorMean(nn.Module):
         self.pattern = nn.Linear(hidden, rank * cells) if rank else None
 
     def inputs(self, text_mean: Tensor, log_snr: Tensor) -> Tensor:
-        """The MLP's input: the masked-mean text [B, D], with log_snr_features when `noise_level`."""
+        """The MLP's input: the masked-mean text [B, D], with log_snr_features of log_snr clamped to
+        `log_snr_range` when `noise_level`."""
         if not self.noise_level:
             return text_mean
+        if self.log_snr_range is not None:
+            log_snr = log_snr.clamp(*self.log_snr_range)
         return torch.cat([text_mean, log_snr_features(log_snr).to(text_mean.dtype)], 1)
 
     def head(self, inputs: Tensor) -> Tensor:

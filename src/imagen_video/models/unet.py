@@ -78,6 +78,8 @@ class UNetConfig:
     - `text_prior_width` (None: emb_dim), `text_prior_depth`, `text_prior_noise_level`, `text_prior_rank`:
       the prior's MLP width and SiLU layers, log_snr as a further input, and the rank of a colour x pattern
       term (TextPriorMean; OUR CHOICE). The defaults are the one-layer text-only prior of the first fits.
+      `text_prior_log_snr_range` (lo, hi): the noise-level prior reads log_snr clamped to it (fit-prior sets
+      it to the band of its statistics; None: unclamped).
     - `lowres_channels` > 0 makes a super-resolution model: the upsampled condition is concatenated to z and
       its augmentation level `cond_aug_log_snr` is embedded like the noise level.
     - `residual` (SR models only, OUR CHOICE after SRDiff, Li et al. 2022): the layers denoise the residual
@@ -110,6 +112,7 @@ class UNetConfig:
     text_prior_depth: int = 1
     text_prior_noise_level: bool = False
     text_prior_rank: int = 0
+    text_prior_log_snr_range: tuple[float, float] | None = None
     head_dim: int = 64
     text_dim: int = 4096
     context_dim: int | None = None
@@ -145,6 +148,17 @@ class UNetConfig:
                 "UNetConfig.residual needs a condition like the output: "
                 f"lowres_channels={self.lowres_channels} must equal out_channels={self.out_channels}"
             )
+        if self.text_prior_log_snr_range is not None:
+            try:
+                band = tuple(float(v) for v in self.text_prior_log_snr_range)
+            except (TypeError, ValueError):
+                band = ()
+            if len(band) != 2 or not band[0] <= band[1]:
+                raise UserError(
+                    f"UNetConfig.text_prior_log_snr_range={self.text_prior_log_snr_range}: give [lo, hi] "
+                    "with lo <= hi, or null"
+                )
+            object.__setattr__(self, "text_prior_log_snr_range", band)
         if self.text_prior_depth < 1 or self.text_prior_rank < 0 or (self.text_prior_width or 1) < 1:
             raise UserError(
                 f"UNetConfig: text_prior_depth={self.text_prior_depth} must be >= 1, text_prior_rank="
@@ -257,7 +271,7 @@ class VideoUNet(nn.Module):
             width = cfg.text_prior_width or emb_dim
             self.prior_mean = TextPriorMean(
                 cfg.text_dim, width, cfg.out_channels, cfg.text_prior_depth, cfg.text_prior_noise_level,
-                cfg.text_prior_rank,
+                cfg.text_prior_rank, cfg.text_prior_log_snr_range,
             )  # fmt: skip
 
         self.input_conv = nn.Conv2d(cfg.in_channels + cfg.lowres_channels, widths[0], 3, padding=1)

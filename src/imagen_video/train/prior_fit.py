@@ -224,12 +224,17 @@ def fit_text_prior(
         stats = residual_statistics(cascade, unet, n, seed, progress)
         if stats_path is not None:
             torch.save(stats, stats_path)
+    log_snr = sigma2_log_snr(stats["sigma2"])
+    if form.noise_level:  # the prior reads log_snr clamped to the band it is fitted on
+        band = (float(log_snr.min()), float(log_snr.max()))
+        config = config.replace(text_prior_log_snr_range=band)
+        prior.log_snr_range = band
     unet.prior_mean = prior
     for layer in (prior.net[-1], prior.colour):
         if layer is not None:
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
-    inputs = prior.inputs(stats["text_mean"], sigma2_log_snr(stats["sigma2"]))
+    inputs = prior.inputs(stats["text_mean"], log_snr)
     with torch.enable_grad():
         prior.requires_grad_(True)
         optimizer = torch.optim.AdamW(prior.parameters(), lr=form.lr, weight_decay=form.weight_decay)
