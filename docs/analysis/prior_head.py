@@ -14,6 +14,10 @@ bilinear head reaches held-out loss -0.00110 and shares left/right / up/down / g
 / 0.53 / 0.81; prior_ceiling.py's oracle of the attributes with the noise level -0.00122, 0.75 / 0.72 /
 1.03). The head is the limit: TextPriorMean wants width, the noise level and a colour x pattern term
 (docs/analysis/logs/cpu_prior_head_64k.txt).
+
+SESSION 21: TextPriorMean got those options and `fit-prior` fitted them (held-out loss -0.00119, shares 0.63
+/ 0.60 / 0.88), but the redistilled cascade sampled worse motion (55.0 % at w=6 against the shipped 76.0 %;
+README, "The shipped tiny cascade"): these statistics do not predict the sampled motion.
 """
 
 from __future__ import annotations
