@@ -133,6 +133,10 @@ def test_fit_prior_command_fits_the_base_and_keeps_everything_else(micro_cascade
     log_snr = sigma2_log_snr(torch.load(tmp_path / "stats.pt")["sigma2"])  # the band of the statistics
     assert config.text_prior_noise_level
     assert config.text_prior_log_snr_range == (float(log_snr.min()), float(log_snr.max()))
+    # refitted in the default form, the rich prior's options and band go with it
+    assert main(["fit-prior", str(tmp_path / "rich"), str(tmp_path / "plain")] + args[3:7] + args[9:]) == 0
+    plain = Cascade.load(tmp_path / "plain").stages[0].unet
+    assert plain == out.stages[0].unet and plain.text_prior_log_snr_range is None
     bad = args[:2] + [str(tmp_path / "bad"), "--samples", "60"] + args[5:]
     assert main(bad) == 2
     assert "stats.pt: cached statistics of 40 samples" in capsys.readouterr().err

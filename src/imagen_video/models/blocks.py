@@ -287,7 +287,7 @@ class TextPriorMean(nn.Module):
     Options (UNetConfig.text_prior_*): `depth` SiLU layers of width `hidden`; `noise_level` also feeds the
     MLP log_snr_features(log_snr), since E[x | c] at log_snr -3 is not E[x | c] at -10 scaled, with log_snr
     clamped to `log_snr_range` (the band it was fitted on: beyond it the MLP would extrapolate, e.g. to a
-    70x larger b at the sampler's first step, log_snr -20, than at -8); `rank` K > 0 adds a colour x
+    35x larger b at the sampler's first step, log_snr -20, than at -8.3); `rank` K > 0 adds a colour x
     pattern term A(h) P(h), A [C, K], P [K, GRID] (zero-initialised A), as a coloured object's mean is a
     colour times a space-time pattern (docs/analysis/prior_head.py)."""
 

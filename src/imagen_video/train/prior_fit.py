@@ -96,7 +96,9 @@ def residual_statistics(
     return {key: torch.cat(values) for key, values in out.items()}
 
 
-def prior_loss(net: nn.Module, scale: float, stats: dict, m: Tensor, channels: int, pixels: int) -> Tensor:
+def prior_loss(
+    net: Callable[[Tensor], Tensor], scale: float, stats: dict, m: Tensor, channels: int, pixels: int
+) -> Tensor:
     """Mean over samples of sigma^4 G^T M G - 2 sigma^2 G^T y with G = scale * net(text_mean), M = U^T U:
     the x-space loss per pixel up to a constant in G."""
     grid = scale * net(stats["text_mean"]).reshape(len(stats["sigma2"]), channels, -1)
@@ -209,7 +211,7 @@ def fit_text_prior(
         raise UserError(f"the first stage {base.name!r} is a {base.kind} stage; the prior belongs to a base")
     config = base.unet.replace(
         text_prior_mean=True, text_prior_width=form.width, text_prior_depth=form.depth,
-        text_prior_noise_level=form.noise_level, text_prior_rank=form.rank,
+        text_prior_noise_level=form.noise_level, text_prior_rank=form.rank, text_prior_log_snr_range=None,
     )  # fmt: skip
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
