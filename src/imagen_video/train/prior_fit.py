@@ -231,11 +231,7 @@ def fit_text_prior(
         band = (float(log_snr.min()), float(log_snr.max()))
         config = config.replace(text_prior_log_snr_range=band)
         prior.log_snr_range = band
-    unet.prior_mean = prior
-    for layer in (prior.net[-1], prior.colour):
-        if layer is not None:
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+    unet.prior_mean = prior  # freshly built: its output layers start at 0 (TextPriorMean)
     inputs = prior.inputs(stats["text_mean"], log_snr)
     with torch.enable_grad():
         prior.requires_grad_(True)
