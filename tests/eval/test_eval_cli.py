@@ -182,6 +182,10 @@ def test_annotated_prompts_get_judge_columns(tmp_path, tiny_head_yaml):
             verdicts = [j[key] for j in row.judged if j[key] is not None]
             assert getattr(row, f"judge_{key}") == pytest.approx(100 * sum(verdicts) / len(verdicts))
     assert [j["motion"] for j in rows[1].judged] == [True, True, None]  # "a jade pyramid": no motion named
+    assert rows[1].judge_motion_by_class == {"left": (1, 1), "still": (1, 1)}  # per prompted motion
+    for row in rows:  # the per-motion counts are the motion column, split by the prompts' motion
+        right, judged = (sum(c[i] for c in row.judge_motion_by_class.values()) for i in (0, 1))
+        assert judged == 2 and row.judge_motion == pytest.approx(100 * right / judged)
     with pytest.raises(UserError, match="needs shapes prompts"):  # the bare strings do not parse
         evaluate(cascade, prompts, ["none"], **kwargs)
 
@@ -195,6 +199,11 @@ def test_eval_cli_on_builtin_paraphrases(tmp_path, tiny_head_yaml):
     assert [r["judge_colour"] is not None for r in data["rows"]] == [True, True]
     assert data["rows"][1]["judge_colour"] == 100.0
     assert [j["colour"] for j in data["rows"][1]["judged"]] == [True, True]  # per video, in the JSON
+    by_class = data["rows"][1]["judge_motion_by_class"]  # the first two paraphrases move left and right
+    assert by_class == {"left": [1, 1], "right": [1, 1]}
+    table = data["markdown"].splitlines()[-4:]  # the motion table closes the markdown: one line per row
+    assert table[:2] == ["| method | guidance | left | right |", "|---|---|---|---|"]
+    assert table[2].startswith("| tiny-head3 | none | ") and table[3] == "| ground truth | – | 1/1 | 1/1 |"
 
 
 @pytest.mark.slow

@@ -150,18 +150,20 @@ def generate_timed(make, num: int, batch_size: int, bar) -> tuple[np.ndarray, fl
 
 def score(videos, prompts, attributes, scorer, num_distractors: int, seed: int) -> dict:
     """CLIP columns (with a scorer) and judge columns (when every prompt has attributes), percentages; with
-    the judge also `judged`, each video's prompt and colour / shape / motion verdicts (True, False, None)."""
+    the judge also `judged`, each video's prompt and colour / shape / motion verdicts (True, False, None),
+    and `judge_motion_by_class`, (right, judged) per prompted motion."""
     out = {}
     if scorer is not None:
         clip = scorer.scores(videos, prompts, num_distractors, torch.Generator().manual_seed(seed))
         out.update(clip_score=clip["clip_score"], clip_r_precision=clip["clip_r_precision"])
     if all(a is not None for a in attributes):
-        from imagen_video.eval.judge import accuracy, judge_each, judge_r_precision
+        from imagen_video.eval.judge import accuracy, judge_each, judge_r_precision, motion_by_class
 
         judged = judge_each(videos, attributes)
         rates = accuracy(judged)
         out.update({f"judge_{k}": 100.0 * rates[k] for k in ("colour", "shape", "motion")})
         out["judged"] = tuple({"prompt": p, **j} for p, j in zip(prompts, judged, strict=True))
+        out["judge_motion_by_class"] = motion_by_class(judged, attributes) or None
         out["judge_r_precision"] = judge_r_precision(
             videos, attributes, num_distractors, generator=torch.Generator().manual_seed(seed)
         )

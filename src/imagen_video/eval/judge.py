@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from imagen_video.data.geometry import AREA, coverage
-from imagen_video.data.shapes import COLORS, NONE, SHAPES, parse_caption
+from imagen_video.data.shapes import COLORS, MOTIONS, NONE, SHAPES, parse_caption
 from imagen_video.errors import UserError
 
 FOREGROUND_MIN = 30.0  # RGB distance (0..255 scale) below which nothing is foreground
@@ -327,6 +327,16 @@ def accuracy(judged: list[dict]) -> dict:
     """Accuracy in [0, 1] of colour, shape and motion over judge_video results (unjudged None left out)."""
     totals = {key: [j[key] for j in judged if j[key] is not None] for key in ("colour", "shape", "motion")}
     return {key: float(np.mean(v)) if v else float("nan") for key, v in totals.items()}
+
+
+def motion_by_class(judged: list[dict], prompts: list[str | dict]) -> dict[str, tuple[int, int]]:
+    """(right, judged) motion verdicts per prompted motion, in MOTIONS order; unjudged motions left out."""
+    counts = {m: [0, 0] for m in MOTIONS}
+    for verdict, prompt in zip(judged, prompts, strict=True):
+        if verdict["motion"] is not None:
+            count = counts[_parse(prompt)["motion"]]
+            count[0], count[1] = count[0] + bool(verdict["motion"]), count[1] + 1
+    return {m: (right, total) for m, (right, total) in counts.items() if total}
 
 
 def judge_videos(videos, prompts: list[str | dict]) -> dict:

@@ -46,6 +46,7 @@ class EvalRow:
     judge_r_precision: float | None = None
     seconds_per_video: float | None = None
     judged: tuple[dict, ...] | None = None  # per video: prompt and judge verdicts (JSON only, not a column)
+    judge_motion_by_class: dict[str, tuple[int, int]] | None = None  # (right, judged) per prompted motion
 
 
 def _cell(value, decimals: int | None) -> str:
@@ -55,12 +56,32 @@ def _cell(value, decimals: int | None) -> str:
     return f"{value:.{decimals}f}" if decimals is not None else str(value).replace("|", "\\|")
 
 
+def motion_table(rows: list[EvalRow]) -> list[str]:
+    """Lines of a markdown table of judge motion per prompted motion ("right/judged"), one line per row that
+    has it; no lines when none has."""
+    rows = [r for r in rows if r.judge_motion_by_class]
+    if not rows:
+        return []
+    motions = list(dict.fromkeys(m for r in rows for m in r.judge_motion_by_class))
+    lines = [
+        "| method | guidance | " + " | ".join(motions) + " |",
+        "|" + "|".join(["---"] * (len(motions) + 2)) + "|",
+    ]
+    for r in rows:
+        counts = r.judge_motion_by_class
+        cells = [f"{counts[m][0]}/{counts[m][1]}" if m in counts else "–" for m in motions]
+        lines.append(f"| {_cell(r.method, None)} | {_cell(r.guidance, None)} | " + " | ".join(cells) + " |")
+    return ["", "judge motion by prompted motion (right/judged):", "", *lines]
+
+
 def markdown_table(rows: list[EvalRow], notes: list[str] = ()) -> str:
-    """Rows -> a GitHub markdown table with the paper's columns, followed by one line per note."""
+    """Rows -> a GitHub markdown table with the paper's columns, then one line per note, then the judge's
+    motion per prompted motion (motion_table) when the rows have it."""
     header = "| " + " | ".join(title for _, title, _ in COLUMNS) + " |"
     rule = "|" + "|".join("---" for _ in COLUMNS) + "|"
     body = ["| " + " | ".join(_cell(getattr(r, f), d) for f, _, d in COLUMNS) + " |" for r in rows]
-    return "\n".join([header, rule, *body, *([""] + [f"- {n}" for n in notes] if notes else [])]) + "\n"
+    notes = [""] + [f"- {n}" for n in notes] if notes else []
+    return "\n".join([header, rule, *body, *notes, *motion_table(rows)]) + "\n"
 
 
 def _json_number(value):
