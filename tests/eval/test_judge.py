@@ -18,7 +18,14 @@ from imagen_video.data.shapes import (
     shapes_prompts,
 )
 from imagen_video.errors import UserError
-from imagen_video.eval.judge import detect_objects, judge_r_precision, judge_video, judge_videos
+from imagen_video.eval.judge import (
+    detect_each,
+    detect_objects,
+    judge_each,
+    judge_r_precision,
+    judge_video,
+    judge_videos,
+)
 from imagen_video.eval.prompt_sets import load_prompts
 
 H = W = 32
@@ -69,6 +76,10 @@ def test_judge_r_precision_separates_truth_from_noise(ground_truth):
     videos, captions = [to_uint8(s["video"]) for s in samples], [s["caption"] for s in samples]
     pool = shapes_prompts("all", 400, seed=2)
     truth = judge_r_precision(videos, captions, 99, torch.Generator().manual_seed(0), distractor_pool=pool)
+    objects = detect_each(videos, captions)  # detections computed once give the same verdicts and ranking
+    assert judge_each(videos, captions, objects) == judge_each(videos, captions)
+    generator = torch.Generator().manual_seed(0)
+    assert judge_r_precision(videos, captions, 99, generator, distractor_pool=pool, objects=objects) == truth
     rng = np.random.default_rng(1)
     noise = [rng.integers(0, 256, (16, H, W, 3), dtype=np.uint8) for _ in range(50)]
     chance = judge_r_precision(noise, captions, 99, torch.Generator().manual_seed(0), distractor_pool=pool)

@@ -157,15 +157,17 @@ def score(videos, prompts, attributes, scorer, num_distractors: int, seed: int) 
         clip = scorer.scores(videos, prompts, num_distractors, torch.Generator().manual_seed(seed))
         out.update(clip_score=clip["clip_score"], clip_r_precision=clip["clip_r_precision"])
     if all(a is not None for a in attributes):
-        from imagen_video.eval.judge import accuracy, judge_each, judge_r_precision, motion_by_class
+        from imagen_video.eval import judge
 
-        judged = judge_each(videos, attributes)
-        rates = accuracy(judged)
+        objects = judge.detect_each(videos, attributes)  # once, for the verdicts and the R-precision
+        judged = judge.judge_each(videos, attributes, objects)
+        rates = judge.accuracy(judged)
         out.update({f"judge_{k}": 100.0 * rates[k] for k in ("colour", "shape", "motion")})
         out["judged"] = tuple({"prompt": p, **j} for p, j in zip(prompts, judged, strict=True))
-        out["judge_motion_by_class"] = motion_by_class(judged, attributes) or None
-        out["judge_r_precision"] = judge_r_precision(
-            videos, attributes, num_distractors, generator=torch.Generator().manual_seed(seed)
+        out["judge_motion_by_class"] = judge.motion_by_class(judged, attributes) or None
+        generator = torch.Generator().manual_seed(seed)
+        out["judge_r_precision"] = judge.judge_r_precision(
+            videos, attributes, num_distractors, generator, objects=objects
         )
     return out
 

@@ -317,10 +317,16 @@ def judge_video(video, attributes: dict) -> dict:
     return _match(detect_objects(video, attributes["count"]), attributes)
 
 
-def judge_each(videos, prompts: list[str | dict]) -> list[dict]:
+def detect_each(videos, prompts: list[str | dict]) -> list[list[DetectedObject]]:
+    """detect_objects of every video [B, T, H, W, 3], as many objects as its prompt names."""
+    return [detect_objects(video, _parse(p)["count"]) for video, p in zip(videos, prompts, strict=True)]
+
+
+def judge_each(videos, prompts: list[str | dict], objects: list | None = None) -> list[dict]:
     """judge_video of every video [B, T, H, W, 3] against its prompt (a ShapesDataset caption, read with
-    parse_caption, or its attributes dict)."""
-    return [judge_video(video, prompt) for video, prompt in zip(videos, prompts, strict=True)]
+    parse_caption, or its attributes dict); `objects`: the videos' detect_each, if already computed."""
+    objects = detect_each(videos, prompts) if objects is None else objects
+    return [_match(found, _parse(p)) for found, p in zip(objects, prompts, strict=True)]
 
 
 def accuracy(judged: list[dict]) -> dict:
@@ -371,6 +377,7 @@ def judge_r_precision(
     num_distractors: int = 99,
     generator: torch.Generator | None = None,
     distractor_pool: list[str | dict] | None = None,
+    objects: list | None = None,
 ) -> float:
     """Judge R-precision x100: top-1 rate of each video's caption among itself + num_distractors others,
     ranked by how many of (colour, shape, motion) the video matches.
@@ -381,20 +388,21 @@ def judge_r_precision(
     captions with the true one's (colour, shape, motion) (paraphrases are not wrong answers); if fewer remain,
     all of them are used. Ties are fractional: a video scores 1 / (1 + number of distractors tied with
     its caption) when no distractor scores higher, the expected top-1 rate under random tie-breaking.
-    `generator` (None: seeded 0) makes the draw repeatable.
+    `generator` (None: seeded 0) makes the draw repeatable; `objects`: the videos' detect_each, if already
+    computed.
     """
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     pool = list(captions if distractor_pool is None else distractor_pool)
     pool_attributes = [_parse(p) for p in pool]
+    objects = detect_each(videos, captions) if objects is None else objects
     hits = []
-    for video, text in zip(videos, captions, strict=True):
+    for found, text in zip(objects, captions, strict=True):
         truth = _parse(text)
-        objects = detect_objects(video, truth["count"])
         candidates = [a for a in pool_attributes if _key(a) != _key(truth)]
         order = torch.randperm(len(candidates), generator=generator)[:num_distractors].tolist()
 
-        true_score = _score(objects, truth)
-        others = [_score(objects, candidates[i]) for i in order]
+        true_score = _score(found, truth)
+        others = [_score(found, candidates[i]) for i in order]
         higher, ties = sum(o > true_score for o in others), sum(o == true_score for o in others)
         hits.append(0.0 if higher else 1.0 / (1 + ties))
     return 100.0 * float(np.mean(hits))
