@@ -1,7 +1,7 @@
 """The packaged tiny-distilled cascade: every stage a w-conditioned student, <= 8 steps of one U-Net call."""
 
 from imagen_video.cascade import Cascade, resolve_cascade
-from imagen_video.cascade.registry import default_cascade_path
+from imagen_video.cascade.registry import PRETRAINED_DIR, default_cascade_path
 
 
 def test_tiny_distilled_samples_each_stage_in_at_most_8_single_unet_calls():
@@ -38,3 +38,10 @@ def test_the_default_samples_with_the_papers_oscillating_guidance():
     assert [type(g).__name__ for _, _, g in distilled.sampling_plan()] == ["OscillatingGuidance"] * 3 + [
         "ConstantGuidance"
     ]
+
+
+def test_the_packaged_cascades_fit_issue_8s_60_mb():
+    """Every packaged cascade (weights and configs) ships inside the wheel: 60 MB in all at most."""
+    files = [f for f in PRETRAINED_DIR.rglob("*") if f.is_file()]
+    assert {f.parent.name for f in files if f.suffix == ".safetensors"} >= {"tiny", "tiny-distilled"}
+    assert sum(f.stat().st_size for f in files) <= 60e6
