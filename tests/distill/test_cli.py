@@ -197,6 +197,8 @@ def test_temporal_crops_of_a_tsr_scale_its_condition():
         ("guided", {"stage": "base", "end_steps": 2}, "unknown key(s) 'end_steps'"),
         ("guided", {"stage": "base", "w_min": 2.0, "w_max": 1.0}, "w_min"),
         ("guided", {"stage": "base", "weighting": "x"}, "weighting 'x' unknown"),
+        ("guided", {"stage": "base", "frozen": "text_proj."}, "frozen must be a list"),
+        ("guided", {"stage": "base", "frozen": ["nope."]}, "frozen: 'nope.' names no U-Net parameter"),
     ],
 )
 def test_bad_configs_are_user_errors(teacher_dir, tmp_path, capsys, method, fields, message):
@@ -224,6 +226,28 @@ def test_guided_resume_is_exact(teacher_dir, tmp_path):
         assert all(torch.equal(a[key][k], b[key][k]) for k in a[key])
     initial = Cascade.load(teacher_dir).unet("sr").state_dict()
     assert not torch.equal(a["model"]["out_conv.weight"], initial["out_conv.weight"])  # it trained
+
+
+def test_frozen_weights_stay_the_teachers(teacher_dir, tmp_path):
+    """`frozen: [text_proj.]`: guided then progressive, the student's text projection is the teacher's bit for
+    bit while the rest trains."""
+    paths = {"stage": "base", "frozen": ["text_proj."]}
+    guided = write_config(
+        tmp_path / "g.yaml", teacher=str(teacher_dir), out=str(tmp_path / "g"), run_dir=str(tmp_path / "rg"),
+        **paths,
+    )  # fmt: skip
+    assert main(["distill", "guided", guided]) == 0
+    progressive = write_config(
+        tmp_path / "p.yaml", teacher=str(tmp_path / "g"), out=str(tmp_path / "p"),
+        run_dir=str(tmp_path / "rp"), start_steps=8, end_steps=4, **paths,
+    )  # fmt: skip
+    assert main(["distill", "progressive", progressive]) == 0
+    teacher = Cascade.load(teacher_dir).unet("base").state_dict()
+    for folder in ("g", "p"):
+        student = load_file(tmp_path / folder / "base.safetensors")
+        frozen = [k for k in teacher if k.startswith("text_proj.")]
+        assert frozen and all(torch.equal(student[k], teacher[k]) for k in frozen)
+        assert not torch.equal(student["out_conv.weight"], teacher["out_conv.weight"])
 
 
 def test_text_in_workers_gives_the_same_run(teacher_dir, tmp_path):

@@ -55,6 +55,10 @@ class DistillConfig:
       condition keeps the stage's frame ratio). OUR CHOICE for stages convolutional in time (the tiny SSRs
       were trained on 8-frame crops): a fraction of the cost per iteration; the student written out keeps
       the stage's frames. None: the stage's own.
+    - `frozen`: parameter-name prefixes the student keeps at the teacher's values, untrained (e.g.
+      [prior_mean.]). OUR CHOICE for a fitted text prior mean, which a guided student already applies in
+      closed form, (1 + w) b(c) - w b(no text), so it needs no training; trained, it is rewritten by the
+      distillation loss. Empty (default): every weight is trained.
     - `loop.steps`: the number of iterations (progressive: per halving).
     """
 
@@ -71,6 +75,7 @@ class DistillConfig:
     text_in_workers: bool = False
     fidelity_examples: int = 16
     train_frames: int | None = None
+    frozen: tuple[str, ...] = ()
     data: DataSpec = field(default_factory=DataSpec)
     optim: OptimSpec = field(default_factory=OptimSpec)
     loop: LoopSpec = field(default_factory=LoopSpec)
@@ -85,6 +90,11 @@ class DistillConfig:
             raise UserError(f"cond_aug_max is an augmentation level in [0, 1], got {self.cond_aug_max}")
         if self.fidelity_examples < 0:
             raise UserError(f"fidelity_examples must be >= 0 (0: off), got {self.fidelity_examples}")
+        prefixes = self.frozen if isinstance(self.frozen, (list, tuple)) else [None]
+        if not all(isinstance(p, str) and p for p in prefixes):
+            raise UserError(
+                f"frozen must be a list of parameter-name prefixes like [prior_mean.], got {self.frozen!r}"
+            )
         if self.train_frames is not None and self.train_frames < 1:
             raise UserError(
                 f"train_frames must be >= 1 (or unset: the stage's frames), got {self.train_frames}"

@@ -98,7 +98,7 @@ def guided_task(config: DistillConfig, ctx: distributed.Dist) -> tuple[Cascade, 
         )
     unet = dataclasses.replace(teacher_stage.unet, guidance_embedding=True)
     stage = training_stage(config, dataclasses.replace(teacher_stage, unet=unet))
-    task = GuidedTask(train_config(config, cascade, stage), ctx, config.w_min, config.w_max)
+    task = GuidedTask(train_config(config, cascade, stage), ctx, config.w_min, config.w_max, config.frozen)
     task.set_teacher(cascade.unet(stage.name), stage)
     return cascade, task
 
@@ -145,7 +145,11 @@ def distill_progressive(config: ProgressiveConfig, resume: bool = False) -> Path
             )
 
         task = ProgressiveTask(
-            train_config(config, cascade, round_stage(rounds[0])), ctx, config.w_min, config.w_max
+            train_config(config, cascade, round_stage(rounds[0])),
+            ctx,
+            config.w_min,
+            config.w_max,
+            config.frozen,
         )
         teacher = cascade.unet(teacher_stage.name)
         show = ctx.is_main and config.loop.progress

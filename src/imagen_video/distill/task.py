@@ -27,7 +27,7 @@ from imagen_video.models import UNetConfig, VideoUNet
 from imagen_video.train.config import ConditionSpec, TextSpec, TrainConfig
 from imagen_video.train.distributed import Dist
 from imagen_video.train.order import micro_positions, sample_seed
-from imagen_video.train.stage import StageTask
+from imagen_video.train.stage import StageTask, check_prefixes
 
 FIDELITY_STEP = 10**9  # the step whose examples measure a guided student: no run trains on them
 W_STREAM = 1  # the extra seed key that separates w's stream from the stage's own draws of an example
@@ -87,6 +87,15 @@ def student_unet(teacher: VideoUNet, config: UNetConfig) -> VideoUNet:
     return student.train().requires_grad_(True)
 
 
+def freeze(student: VideoUNet, prefixes: tuple[str, ...]) -> VideoUNet:
+    """`student` with requires_grad off for every parameter whose name starts with one of `prefixes`
+    (DistillConfig.frozen); a prefix that names no parameter is a UserError."""
+    check_prefixes(student, prefixes, "frozen")
+    for name, param in student.named_parameters():
+        param.requires_grad_(not (prefixes and name.startswith(prefixes)))
+    return student
+
+
 def example_guidance_weight(seed: int, step: int, j: int, w_min: float, w_max: float) -> Tensor:
     """w ~ U[w_min, w_max] of example (step, j), from its own stream seeded by (seed, step, j, 1)."""
     g = torch.Generator().manual_seed(sample_seed(seed, step, j, W_STREAM))
@@ -128,9 +137,11 @@ class Conditioning:
 class DistillTask(StageTask):
     """A stage task whose examples carry w and whose model is a student of a frozen teacher U-Net."""
 
-    def __init__(self, config: TrainConfig, ctx: Dist, w_min: float, w_max: float):
+    def __init__(
+        self, config: TrainConfig, ctx: Dist, w_min: float, w_max: float, frozen: tuple[str, ...] = ()
+    ):
         super().__init__(config, ctx)
-        self.w_min, self.w_max = w_min, w_max
+        self.w_min, self.w_max, self.frozen = w_min, w_max, tuple(frozen)
         self.teacher: VideoUNet | None = None
 
     def initial_model(self) -> None:
@@ -155,7 +166,7 @@ class DistillTask(StageTask):
         self.teacher = teacher.to(self.ctx.device).eval().requires_grad_(False)
         self.stage = stage
         torch.manual_seed(self.config.seed)  # the new guidance-embedding layers: same init on every run
-        self.model = student_unet(self.teacher, stage.unet)
+        self.model = freeze(student_unet(self.teacher, stage.unet), self.frozen)
 
     def prepare(self, batch: dict) -> tuple[Tensor, Tensor, Tensor, Conditioning]:
         """(x, t, eps, conditioning) of a micro-batch on the device (as in StageTask.loss)."""

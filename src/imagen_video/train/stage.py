@@ -55,16 +55,21 @@ def initial_weights(path: Path, stage: Stage) -> dict[str, Tensor]:
     return state
 
 
+def check_prefixes(model: VideoUNet, prefixes: tuple[str, ...], key: str) -> None:
+    """UserError (naming the config `key`) for a prefix that starts no parameter name of `model`."""
+    names = [n for n, _ in model.named_parameters()]
+    for prefix in prefixes:
+        if not any(n.startswith(prefix) for n in names):
+            roots = sorted({n.split(".")[0] for n in names})
+            raise UserError(f"{key}: {prefix!r} names no U-Net parameter (top-level names: {roots})")
+
+
 def freeze_except(model: VideoUNet, prefixes: tuple[str, ...]) -> VideoUNet:
     """`model` with requires_grad off for every parameter whose name starts with none of `prefixes`
     (no prefixes: all stay trainable); a prefix that names no parameter is a UserError."""
     if not prefixes:
         return model
-    names = [n for n, _ in model.named_parameters()]
-    for prefix in prefixes:
-        if not any(n.startswith(prefix) for n in names):
-            roots = sorted({n.split(".")[0] for n in names})
-            raise UserError(f"trainable: {prefix!r} names no U-Net parameter (top-level names: {roots})")
+    check_prefixes(model, prefixes, "trainable")
     for name, param in model.named_parameters():
         param.requires_grad_(name.startswith(tuple(prefixes)))
     return model
