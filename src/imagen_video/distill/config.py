@@ -25,7 +25,7 @@ from typing import TypeVar
 from imagen_video.config import dataclass_from_dict, read_yaml
 from imagen_video.diffusion import WEIGHTINGS
 from imagen_video.errors import UserError
-from imagen_video.train.config import DataSpec, LoopSpec, OptimSpec, SampleSpec
+from imagen_video.train.config import DataSpec, LoopSpec, OptimSpec, SampleSpec, check_prefix_list
 
 T = TypeVar("T")
 
@@ -90,11 +90,7 @@ class DistillConfig:
             raise UserError(f"cond_aug_max is an augmentation level in [0, 1], got {self.cond_aug_max}")
         if self.fidelity_examples < 0:
             raise UserError(f"fidelity_examples must be >= 0 (0: off), got {self.fidelity_examples}")
-        prefixes = self.frozen if isinstance(self.frozen, (list, tuple)) else [None]
-        if not all(isinstance(p, str) and p for p in prefixes):
-            raise UserError(
-                f"frozen must be a list of parameter-name prefixes like [prior_mean.], got {self.frozen!r}"
-            )
+        check_prefix_list(self.frozen, "frozen")
         if self.train_frames is not None and self.train_frames < 1:
             raise UserError(
                 f"train_frames must be >= 1 (or unset: the stage's frames), got {self.train_frames}"

@@ -27,6 +27,15 @@ def _check(ok: bool, message: str) -> None:
         raise UserError(message)
 
 
+def check_prefix_list(value: object, key: str) -> None:
+    """UserError unless `value` (config key `key`) is a list of non-empty parameter-name prefixes."""
+    prefixes = value if isinstance(value, (list, tuple)) else [None]
+    _check(
+        all(isinstance(p, str) and p for p in prefixes),
+        f"{key} must be a list of parameter-name prefixes like [prior_mean.], got {value!r}",
+    )
+
+
 def _positive(section: str, **values: float) -> None:
     for name, value in values.items():
         _check(value > 0, f"{section}.{name} must be > 0, got {value}")
@@ -274,11 +283,7 @@ class TrainConfig:
             numbers and 0.0 <= t_range[0] < t_range[1] <= 1.0,
             f"t_range must be [t_min, t_max] with 0 <= t_min < t_max <= 1, got {self.t_range!r}",
         )
-        prefixes = self.trainable if isinstance(self.trainable, (list, tuple)) else [None]
-        _check(
-            all(isinstance(p, str) and p for p in prefixes),
-            f"trainable must be a list of parameter-name prefixes like [prior_mean.], got {self.trainable!r}",
-        )
+        check_prefix_list(self.trainable, "trainable")
 
 
 def build_stage(config: TrainConfig, text_dim: int | None = None, where: str = "stage") -> Stage:
